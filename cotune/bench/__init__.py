@@ -1,0 +1,1 @@
+"""Benchmarks: synthetic landscapes and the equal-budget comparison harness."""

@@ -1,0 +1,162 @@
+"""Synthetic fine-tuning landscapes with a known optimum, for comparing methods cheaply.
+
+The score of a configuration at the full budget is a known optimum minus a *mixture* penalty
+(distance to an ideal mixture that moves with the LoRA settings: the paper's chicken-and-egg
+interaction) and a *model* penalty. Learning curves depend on the configuration: high-capacity
+settings and hard domains keep improving with budget while others stagnate, so a short run's
+ranking differs from the full run's and only a predictor that knows the configuration can
+correct it. Observations carry Gaussian noise seeded by the configuration, budget and seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import numpy as np
+
+from cotune.space.lora import TARGET_SWITCHES, lora_space
+from cotune.space.search_space import Config, SearchSpace
+from cotune.trial import Result
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LoraMixtureLandscape:
+    """A mixture-over-``domains`` plus LoRA landscape whose best mixture depends on the LoRA settings.
+
+    Args:
+        domains: Domain names; the first half favour low-capacity models, the rest high-capacity.
+        n_layers: Layer count of the imaginary model (``lora_layers`` runs from 1 to it).
+        full_budget: The budget ``B`` at which ``true_score`` is defined.
+        noise: Standard deviation of the observation noise.
+        curve_budgets: Budgets below the requested one at which a run also reports its score.
+        seed: Seed of the observation noise.
+    """
+
+    domains: tuple[str, ...] = ("wiki", "code", "math", "chat")
+    n_layers: int = 24
+    full_budget: float = 100.0
+    noise: float = 0.003
+    curve_budgets: tuple[float, ...] = ()
+    seed: int = 0
+    optimum: float = 0.8
+
+    # The optimum's model settings (on the grid of the space, so the optimum is attainable).
+    _best_rank = 32
+    _best_layers_frac = 0.75
+    _best_switches = (True, False, True, True, False)
+    _best_dropout = 0.1
+
+    @property
+    def space(self) -> SearchSpace:
+        """The search space: `cotune.lora_space` over the domains."""
+        return lora_space(list(self.domains), self.n_layers)
+
+    def _features(self, config: Config) -> dict[str, float]:
+        space = self.space
+        p = config.params
+        return {
+            "rank": space.params["lora_rank"].encode(p["lora_rank"]),
+            "layers": space.params["lora_layers"].encode(p["lora_layers"]),
+            "alpha": space.params["lora_alpha"].encode(p["lora_alpha"]),
+            "dropout": p["lora_dropout"],
+            "rear": float(p["rear"]),
+            "modules": sum(p[s] for s in TARGET_SWITCHES) / len(TARGET_SWITCHES),
+        }
+
+    def best_layers(self) -> int:
+        """The optimal number of adapted layers."""
+        return int(round(1 + self._best_layers_frac * (self.n_layers - 1)))
+
+    def ideal_mixture(self, config: Config) -> np.ndarray:
+        """The mixture that is best for this configuration's model settings (sums to 1)."""
+        f = self._features(config)
+        capacity = 0.5 * f["rank"] + 0.3 * f["layers"] + 0.2 * f["modules"]
+        n = len(self.domains)
+        # Domains are ordered from "easy" to "hard"; capacity tilts the mixture towards hard ones,
+        # and alpha (the effective learning rate) towards the middle.
+        position = np.linspace(-1.0, 1.0, n)
+        logits = 3.5 * (capacity - 0.5) * position - 1.5 * (f["alpha"] - 0.6) ** 2 * position**2 + 0.3 * np.cos(
+            3.0 * position
+        )
+        w = np.exp(logits - logits.max())
+        return w / w.sum()
+
+    def model_penalty(self, config: Config) -> float:
+        """Loss of score from the LoRA settings alone (0 at the optimum)."""
+        f = self._features(config)
+        p = config.params
+        best_rank = self.space.params["lora_rank"].encode(self._best_rank)
+        best_layers = self.space.params["lora_layers"].encode(self.best_layers())
+        ideal_alpha = 0.3 + 0.5 * f["rank"]  # alpha should grow with rank, as lora_alpha / r matters
+        switches = sum(p[s] != b for s, b in zip(TARGET_SWITCHES, self._best_switches))
+        return (
+            0.10 * (f["rank"] - best_rank) ** 2
+            + 0.06 * (f["layers"] - best_layers) ** 2
+            + 0.08 * (f["alpha"] - ideal_alpha) ** 2
+            + 0.10 * (f["dropout"] - self._best_dropout) ** 2
+            + 0.006 * switches
+            + 0.02 * (1.0 - f["rear"]) * (1.0 - f["layers"])
+        )
+
+    def true_score(self, config: Config, budget: float | None = None) -> float:
+        """Noise-free score of ``config`` after ``budget`` (default: the full budget)."""
+        budget = self.full_budget if budget is None else budget
+        w = np.array([config.mixture[d] for d in self.domains])
+        mixture_penalty = 1.0 * float(np.sum((w - self.ideal_mixture(config)) ** 2))
+        full = self.optimum - mixture_penalty - self.model_penalty(config)
+        return full - self.learning_gap(config) * (1.0 - min(1.0, budget / self.full_budget) ** 0.5)
+
+    def learning_gap(self, config: Config) -> float:
+        """How much the score still rises between a tiny budget and the full one.
+
+        High-capacity settings, larger learning rates (alpha) and hard domains keep learning;
+        low-capacity settings stagnate early.
+        """
+        f = self._features(config)
+        w = np.array([config.mixture[d] for d in self.domains])
+        hardness = np.linspace(0.0, 1.0, len(self.domains))
+        return 0.04 + 0.22 * (0.6 * f["rank"] + 0.4 * f["layers"]) * (1.0 - f["dropout"]) + 0.12 * float(w @ hardness)
+
+    def optimal_config(self) -> Config:
+        """A configuration attaining `optimum` (model settings at their best, ideal mixture)."""
+        params = dict(self.space.default_config().params)
+        params.update(
+            lora_rank=self._best_rank, lora_layers=self.best_layers(), rear=True, lora_dropout=self._best_dropout,
+            **dict(zip(TARGET_SWITCHES, self._best_switches)),
+        )
+        rank = self.space.params["lora_rank"].encode(self._best_rank)
+        params["lora_alpha"] = self.space.params["lora_alpha"].decode(0.3 + 0.5 * rank)
+        probe = Config({d: 1.0 / len(self.domains) for d in self.domains}, params)
+        return Config(dict(zip(self.domains, self.ideal_mixture(probe).tolist())), params)
+
+    def regret(self, config: Config) -> float:
+        """Optimum minus the noise-free full-budget score of ``config``."""
+        return self.optimum - self.true_score(config)
+
+    def _noise(self, config: Config, budget: float) -> float:
+        digest = hashlib.sha256(f"{self.seed}|{budget!r}|{config.key()}".encode()).digest()
+        return float(np.random.default_rng(int.from_bytes(digest[:8], "little")).normal(0.0, self.noise))
+
+    def __call__(self, config: Config, budget: float) -> Result:
+        """The objective: a noisy score after ``budget``, with the curve at ``curve_budgets``."""
+        score = self.true_score(config, budget) + self._noise(config, budget)
+        curve = {b: self.true_score(config, b) + self._noise(config, b) for b in self.curve_budgets if b < budget}
+        curve[float(budget)] = score
+        return Result(score=score, cost=budget, curve=curve)
+
+
+LANDSCAPES = {
+    "lora-mix": lambda **kw: LoraMixtureLandscape(**kw),
+    "lora-mix-10": lambda **kw: LoraMixtureLandscape(domains=tuple(f"domain{i}" for i in range(10)), **kw),
+}
+
+
+def make_landscape(name: str, **kwargs: object) -> LoraMixtureLandscape:
+    """A landscape by name (see `LANDSCAPES`)."""
+    if name not in LANDSCAPES:
+        raise KeyError(f"unknown benchmark {name!r}; choose one of {', '.join(LANDSCAPES)}")
+    return LANDSCAPES[name](**kwargs)
+
+
+__all__ = ["LANDSCAPES", "LoraMixtureLandscape", "make_landscape"]

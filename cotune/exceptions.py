@@ -1,0 +1,31 @@
+"""The library's root exception and warning, and the errors users may catch."""
+
+from __future__ import annotations
+
+
+class CotuneError(Exception):
+    """Root of every error cotune raises on purpose."""
+
+
+class CotuneWarning(UserWarning):
+    """Root of every warning cotune emits."""
+
+
+class SpaceError(CotuneError, ValueError):
+    """A search space or a configuration is invalid."""
+
+
+class SettingsError(CotuneError, ValueError):
+    """Study settings are invalid or contradict each other."""
+
+
+class StorageError(CotuneError, RuntimeError):
+    """The study's storage could not be read or written."""
+
+
+class StudyMismatchError(StorageError):
+    """A stored study was created with another space or other settings than the ones given."""
+
+
+class TrialStateError(CotuneError, RuntimeError):
+    """A trial was told a result in a state that does not accept one (e.g. already finished)."""

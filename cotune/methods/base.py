@@ -1,0 +1,101 @@
+"""The interface every optimisation method implements, and what it sees of a study."""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+
+from cotune.settings import StudySettings
+from cotune.space.search_space import Config, SearchSpace
+from cotune.trial import Role, Trial, TrialState
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialRequest:
+    """What a method wants run next: a configuration, a budget and why."""
+
+    config: Config
+    budget: float
+    role: Role
+
+
+@dataclasses.dataclass(frozen=True)
+class History:
+    """Read-only view of a study's trials handed to a method."""
+
+    trials: tuple[Trial, ...]
+    total_budget: float
+
+    @property
+    def committed(self) -> float:
+        """Budget charged by finished trials plus the budget reserved by unfinished ones."""
+        return sum(t.charged for t in self.trials)
+
+    @property
+    def remaining(self) -> float:
+        """Budget not yet committed."""
+        return self.total_budget - self.committed
+
+    def fits(self, budget: float) -> bool:
+        """Whether a run of ``budget`` can start without exceeding the total budget."""
+        return budget <= self.remaining * (1 + 1e-9) + 1e-9
+
+    @property
+    def pending(self) -> list[Trial]:
+        """Trials queued or running."""
+        return [t for t in self.trials if not t.state.finished]
+
+    def complete(self, budget: float | None = None) -> list[Trial]:
+        """Completed trials, optionally only those run at ``budget``."""
+        return [
+            t for t in self.trials
+            if t.state is TrialState.COMPLETE and (budget is None or math.isclose(t.budget, budget, rel_tol=1e-9))
+        ]
+
+    def used_keys(self, budget: float) -> set[str]:
+        """Keys of configurations that must not be proposed at ``budget`` again: every failed one,
+        and every one already run or pending at that budget."""
+        return {
+            t.config.key() for t in self.trials
+            if t.state is TrialState.FAIL or math.isclose(t.budget, budget, rel_tol=1e-9)
+        }
+
+
+class Method(abc.ABC):
+    """An optimisation method: decides the next trial from the study's history alone.
+
+    A method must be able to rebuild every decision from ``History`` (a resumed study gives it
+    only the stored trials); anything it keeps in memory is a warm start, never state.
+    Subclasses set ``name`` and implement `ask`; the hooks do nothing by default.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, space: SearchSpace, settings: StudySettings) -> None:
+        self.space = space
+        self.settings = settings
+
+    @abc.abstractmethod
+    def ask(self, history: History) -> TrialRequest | None:
+        """The next trial to run, or None when nothing more fits in the budget or the method is done.
+
+        Pending trials are part of ``history``; a method asked while trials are pending must
+        propose something else (batch proposals for parallel workers).
+        """
+
+    def annotate(self, history: History, trial: Trial) -> dict[str, Any]:
+        """Extra fields (``predicted``, ``predicted_var``) stored with a trial as it completes."""
+        return {}
+
+    def attributes(self) -> dict[str, Any]:
+        """Facts worth storing with the study (e.g. the predictor's error, the chosen split)."""
+        return {}
+
+
+def step_seed(seed: int, step: int) -> int:
+    """A seed for one proposal, derived from the study's seed and the number of trials so far."""
+    return int(np.random.default_rng([seed, step]).integers(0, 2**31 - 1))

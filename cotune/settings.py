@@ -1,0 +1,76 @@
+"""Study settings: budgets, method and modelling choices, validated once and stored with the study."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+from cotune.exceptions import SettingsError
+
+KERNELS = ("matern", "deep")
+ACQUISITIONS = ("ucb", "logei")
+BUDGET_UNITS = ("seconds", "steps", "tokens")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StudySettings:
+    """Everything that defines a study besides its space; a resumed study must match it exactly."""
+
+    method: str = dataclasses.field(default="jobs", metadata={"help": "optimisation method"})
+    total_budget: float = dataclasses.field(metadata={"help": "budget of the whole study, C"})
+    full_budget: float = dataclasses.field(metadata={"help": "budget of one full run, B"})
+    small_budget: float | None = dataclasses.field(
+        default=None, metadata={"help": "budget of one short run, b (default B/20, as in the paper)"}
+    )
+    n_init: int | Literal["auto"] = dataclasses.field(
+        default="auto", metadata={"help": "full runs that teach the predictor, or 'auto' to minimise the regret bound"}
+    )
+    n_confirm: int = dataclasses.field(
+        default=2, metadata={"help": "final full runs confirming the best short-run configurations, k"}
+    )
+    seed: int = dataclasses.field(default=0, metadata={"help": "seed of every random choice"})
+    budget_unit: Literal["seconds", "steps", "tokens"] = dataclasses.field(
+        default="steps", metadata={"help": "what a unit of budget is"}
+    )
+    kernel: Literal["matern", "deep"] = dataclasses.field(default="matern", metadata={"help": "GP kernel"})
+    acquisition: Literal["ucb", "logei"] = dataclasses.field(default="ucb", metadata={"help": "acquisition function"})
+
+    def __post_init__(self) -> None:
+        if self.small_budget is None:
+            object.__setattr__(self, "small_budget", self.full_budget / 20)
+        for name in ("total_budget", "full_budget", "small_budget"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise SettingsError(f"{name} must be a positive number, got {value!r}")
+            object.__setattr__(self, name, float(value))
+        if not self.small_budget < self.full_budget:
+            raise SettingsError(
+                f"small_budget ({self.small_budget}) must be smaller than full_budget ({self.full_budget})"
+            )
+        if self.full_budget > self.total_budget:
+            raise SettingsError(
+                f"full_budget ({self.full_budget}) exceeds total_budget ({self.total_budget}); "
+                "no full run would fit: raise total_budget or lower full_budget"
+            )
+        from cotune.methods import METHODS
+
+        if self.method not in METHODS:
+            raise SettingsError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.n_init != "auto" and (isinstance(self.n_init, bool) or not isinstance(self.n_init, int) or self.n_init < 1):
+            raise SettingsError(f"n_init must be a positive int or 'auto', got {self.n_init!r}")
+        if isinstance(self.n_confirm, bool) or not isinstance(self.n_confirm, int) or self.n_confirm < 0:
+            raise SettingsError(f"n_confirm must be an int >= 0, got {self.n_confirm!r}")
+        for name, allowed in (("budget_unit", BUDGET_UNITS), ("kernel", KERNELS), ("acquisition", ACQUISITIONS)):
+            if getattr(self, name) not in allowed:
+                raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise SettingsError(f"seed must be an int, got {self.seed!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form stored with the study."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StudySettings:
+        """Rebuild settings from `StudySettings.to_dict` output."""
+        return cls(**data)

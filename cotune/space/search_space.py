@@ -1,0 +1,251 @@
+"""The joint search space (data mixture on the simplex plus model parameters) and its configurations."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from cotune.exceptions import SpaceError
+from cotune.space.params import MAX_DISCRETE_VALUES, Bool, Choice, Param, param_from_dict
+
+#: Mixture weights are rounded to this many decimals before renormalisation, so that a
+#: configuration has one exact, storable form.
+MIXTURE_DECIMALS = 6
+
+
+class Config:
+    """One training configuration: a data mixture and model parameter values.
+
+    ``mixture`` maps every domain to its weight (non-negative, summing to 1; empty when the
+    space has no mixture); ``params`` maps every parameter to a value of its type.
+    Configurations compare and hash by value.
+    """
+
+    __slots__ = ("mixture", "params")
+
+    def __init__(self, mixture: Mapping[str, float] | None = None, params: Mapping[str, Any] | None = None):
+        self.mixture: dict[str, float] = dict(mixture or {})
+        self.params: dict[str, Any] = dict(params or {})
+
+    def key(self) -> str:
+        """A canonical string identifying the configuration (used to avoid exact repeats)."""
+        return json.dumps({"mixture": self.mixture, "params": self.params}, sort_keys=True, default=repr)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form, the inverse of `Config.from_dict`."""
+        return {"mixture": dict(self.mixture), "params": dict(self.params)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Config:
+        """Rebuild a configuration from `Config.to_dict` output."""
+        return cls(data.get("mixture"), data.get("params"))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Config) and self.key() == other.key()
+
+    def __hash__(self) -> int:
+        return hash(self.key())
+
+    def __repr__(self) -> str:
+        mix = ", ".join(f"{k}={v:.3f}" for k, v in self.mixture.items())
+        params = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"Config(mixture={{{mix}}}, params={{{params}}})"
+
+
+class SearchSpace:
+    """Data mixture over named domains plus model parameters, encoded jointly in ``[0, 1]^d``.
+
+    The encoding puts the mixture weights first (one dimension per domain, constrained to the
+    simplex) and then one dimension per parameter, in the order given. Integers, bools and
+    choices are rounded on decoding; ``at_least_one`` lists groups of `Bool` parameters of which
+    at least one must be on (e.g. LoRA target modules), repaired on decoding by switching on the
+    one whose encoded value is largest.
+
+    Args:
+        mixture: Domain names, or None for a space without a data mixture.
+        params: Parameter name to `Int`, `Float`, `Bool` or `Choice`.
+        at_least_one: Groups of Bool parameter names of which one must be on.
+    """
+
+    def __init__(
+        self,
+        mixture: Sequence[str] | None = None,
+        params: Mapping[str, Param] | None = None,
+        *,
+        at_least_one: Sequence[Sequence[str]] = (),
+    ) -> None:
+        if isinstance(mixture, str):
+            raise SpaceError(f"mixture must be a list of domain names, got the string {mixture!r}")
+        self.domains: tuple[str, ...] = tuple(mixture or ())
+        self.params: dict[str, Param] = dict(params or {})
+        self.at_least_one: tuple[tuple[str, ...], ...] = tuple(tuple(g) for g in at_least_one)
+        self._check()
+
+    def _check(self) -> None:
+        for name in self.domains:
+            if not isinstance(name, str) or not name:
+                raise SpaceError(f"domain names must be non-empty strings, got {name!r}")
+        if len(set(self.domains)) != len(self.domains):
+            raise SpaceError(f"domain names must be unique, got {list(self.domains)!r}")
+        for name, param in self.params.items():
+            if not isinstance(name, str) or not name:
+                raise SpaceError(f"parameter names must be non-empty strings, got {name!r}")
+            if not isinstance(param, Param):
+                raise SpaceError(
+                    f"parameter {name!r} must be cotune.Int, Float, Bool or Choice, got {param!r}"
+                )
+        if not self.domains and not self.params:
+            raise SpaceError("the search space is empty: give a mixture, params, or both")
+        for group in self.at_least_one:
+            for name in group:
+                if not isinstance(self.params.get(name), Bool):
+                    raise SpaceError(f"at_least_one names {name!r}, which is not a Bool parameter of the space")
+            if not any(self.params[n].default_value for n in group):
+                raise SpaceError(f"the defaults of at_least_one group {list(group)!r} are all off; switch one on")
+
+    # ----------------------------------------------------------------- dimensions
+    @property
+    def dim(self) -> int:
+        """Number of dimensions of the encoding."""
+        return len(self.domains) + len(self.params)
+
+    @property
+    def mixture_dims(self) -> list[int]:
+        """Indices of the mixture weights in the encoding (they sum to 1)."""
+        return list(range(len(self.domains)))
+
+    @property
+    def dim_names(self) -> list[str]:
+        """A label per encoded dimension: ``mixture:<domain>`` then the parameter names."""
+        return [f"mixture:{d}" for d in self.domains] + list(self.params)
+
+    def discrete_dims(self) -> dict[int, list[float]]:
+        """Encoded dimension index to its allowed values, for small integer and bool dimensions."""
+        out: dict[int, list[float]] = {}
+        for i, param in enumerate(self.params.values(), start=len(self.domains)):
+            grid = param.grid()
+            if grid is not None and not isinstance(param, Choice) and len(grid) <= MAX_DISCRETE_VALUES:
+                out[i] = grid
+        return out
+
+    def categorical_dims(self) -> dict[int, list[float]]:
+        """Encoded dimension index to its allowed values, for choices with two or more values."""
+        return {
+            i: param.grid()
+            for i, param in enumerate(self.params.values(), start=len(self.domains))
+            if isinstance(param, Choice) and len(param.choices) > 1
+        }
+
+    # ----------------------------------------------------------------- configurations
+    def default_config(self) -> Config:
+        """The user's baseline: uniform mixture and every parameter at its default."""
+        n = len(self.domains)
+        mixture = {d: 1.0 / n for d in self.domains}
+        return Config(mixture, {name: p.default_value for name, p in self.params.items()})
+
+    def validate(self, config: Config) -> Config:
+        """Check a configuration against the space; return it with values of the exact types.
+
+        Raises:
+            SpaceError: a domain or parameter is missing, unknown, out of bounds or mistyped,
+                or the mixture does not sum to 1.
+        """
+        if set(config.mixture) != set(self.domains):
+            raise SpaceError(
+                f"mixture domains {sorted(config.mixture)} do not match the space's {sorted(self.domains)}"
+            )
+        if set(config.params) != set(self.params):
+            raise SpaceError(f"parameters {sorted(config.params)} do not match the space's {sorted(self.params)}")
+        weights = [float(config.mixture[d]) for d in self.domains]
+        if any(not math.isfinite(w) or w < 0 for w in weights):
+            raise SpaceError(f"mixture weights must be finite and >= 0, got {config.mixture!r}")
+        if self.domains and abs(sum(weights) - 1.0) > 1e-6:
+            raise SpaceError(f"mixture weights must sum to 1, got a sum of {sum(weights)!r}")
+        params = {name: p.validate(config.params[name], name) for name, p in self.params.items()}
+        for group in self.at_least_one:
+            if not any(params[n] for n in group):
+                raise SpaceError(f"at least one of {list(group)!r} must be on")
+        return Config(dict(zip(self.domains, weights)), params)
+
+    def encode(self, config: Config) -> np.ndarray:
+        """Map a configuration to ``[0, 1]^d`` (a ``d``-dim float64 array)."""
+        config = self.validate(config)
+        mix = [config.mixture[d] for d in self.domains]
+        rest = [p.encode(config.params[name]) for name, p in self.params.items()]
+        return np.asarray(mix + rest, dtype=np.float64)
+
+    def encode_many(self, configs: Sequence[Config]) -> np.ndarray:
+        """Encode several configurations into an ``n x d`` array."""
+        if not configs:
+            return np.zeros((0, self.dim))
+        return np.stack([self.encode(c) for c in configs])
+
+    def decode(self, u: Sequence[float] | np.ndarray) -> Config:
+        """Map any point of ``R^d`` to the nearest valid configuration (the one actually trained).
+
+        Mixture weights are clipped at 0, rounded and renormalised (uniform if all are 0);
+        parameters are clipped to their bounds and rounded to their type.
+        """
+        u = np.asarray(u, dtype=np.float64).reshape(-1)
+        if u.shape[0] != self.dim:
+            raise SpaceError(f"expected an encoded vector of length {self.dim}, got {u.shape[0]}")
+        if not np.all(np.isfinite(u)):
+            raise SpaceError(f"cannot decode a vector with non-finite values: {u.tolist()!r}")
+        n = len(self.domains)
+        mixture = _normalise_mixture(u[:n])
+        params = {name: p.decode(float(v)) for (name, p), v in zip(self.params.items(), u[n:])}
+        for group in self.at_least_one:
+            if not any(params[name] for name in group):
+                enc = {name: float(u[n + list(self.params).index(name)]) for name in group}
+                params[max(group, key=lambda name: enc[name])] = True
+        return Config(dict(zip(self.domains, mixture)), params)
+
+    def round(self, u: np.ndarray) -> np.ndarray:
+        """Project encoded points (``... x d``) onto configurations as trained: ``encode(decode(u))``."""
+        arr = np.asarray(u, dtype=np.float64)
+        flat = arr.reshape(-1, self.dim)
+        return np.stack([self.encode(self.decode(row)) for row in flat]).reshape(arr.shape)
+
+    # ----------------------------------------------------------------- serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able description, stored with a study to detect a changed space on resume."""
+        return {
+            "mixture": list(self.domains) or None,
+            "params": {name: p.to_dict() for name, p in self.params.items()},
+            "at_least_one": [list(g) for g in self.at_least_one],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:
+        """Rebuild a space from `SearchSpace.to_dict` output."""
+        params = {name: param_from_dict(p) for name, p in (data.get("params") or {}).items()}
+        return cls(data.get("mixture"), params, at_least_one=data.get("at_least_one") or ())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SearchSpace) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"SearchSpace(mixture={list(self.domains)!r}, params={self.params!r})"
+
+
+def _normalise_mixture(w: np.ndarray) -> list[float]:
+    """Clip, round and renormalise raw weights onto the simplex (uniform if nothing is left)."""
+    if w.size == 0:
+        return []
+    w = np.clip(w, 0.0, None)
+    total = w.sum()
+    w = np.full_like(w, 1.0 / w.size) if total <= 0 else w / total
+    # Integer units of 10**-MIXTURE_DECIMALS summing exactly to one; the units lost or gained by
+    # rounding go to the weights whose rounding moved them most (largest remainder).
+    scale = 10**MIXTURE_DECIMALS
+    units = np.round(w * scale).astype(np.int64)
+    error = w * scale - units
+    short = scale - int(units.sum())
+    order = np.argsort(-error if short > 0 else error, kind="stable")
+    for i in order[: abs(short)]:
+        units[i] += 1 if short > 0 else -1
+    return [int(k) / scale for k in units]

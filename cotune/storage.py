@@ -1,0 +1,268 @@
+"""SQLite persistence of studies and trials, with a versioned schema and transactional writes.
+
+Contract:
+    - A study is identified by its name; its space and settings never change once created.
+    - Trials are numbered 0, 1, ... per study. A trial in a finished state (COMPLETE, FAIL)
+      is never modified again.
+    - Every write is one transaction: a crash leaves either the old or the new record.
+    - ``None`` as the URL keeps everything in memory (lost when the process ends).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from cotune.exceptions import StorageError
+from cotune.space.search_space import Config
+from cotune.trial import Role, Trial, TrialState
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS version_info (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS studies (
+    id INTEGER PRIMARY KEY,
+    name TEXT UNIQUE NOT NULL,
+    space TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trials (
+    study_id INTEGER NOT NULL REFERENCES studies(id),
+    number INTEGER NOT NULL,
+    config TEXT NOT NULL,
+    budget REAL NOT NULL,
+    role TEXT NOT NULL,
+    state TEXT NOT NULL,
+    score TEXT,
+    predicted REAL,
+    predicted_var REAL,
+    cost REAL,
+    curve TEXT NOT NULL DEFAULT '{}',
+    error TEXT,
+    info TEXT NOT NULL DEFAULT '{}',
+    started_at REAL,
+    finished_at REAL,
+    PRIMARY KEY (study_id, number)
+);
+CREATE TABLE IF NOT EXISTS study_attrs (
+    study_id INTEGER NOT NULL REFERENCES studies(id),
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (study_id, key)
+);
+"""
+
+
+def _path_from_url(url: str | Path) -> str:
+    text = str(url)
+    if text.startswith("sqlite:///"):
+        text = text[len("sqlite:///") :]
+    elif "://" in text:
+        raise StorageError(f"unsupported storage URL {text!r}; give a file path or 'sqlite:///path/to/study.db'")
+    return text
+
+
+def _dump_score(score: float | None) -> str | None:
+    """Scores are stored as text so that +-inf survive; NaN is refused upstream."""
+    return None if score is None else repr(float(score))
+
+
+def _load_score(text: str | None) -> float | None:
+    return None if text is None else float(text)
+
+
+class Storage:
+    """A SQLite database holding studies (``url`` a file path, ``sqlite:///path`` or None for memory)."""
+
+    def __init__(self, url: str | Path | None = None) -> None:
+        self.url = None if url is None else str(url)
+        path = ":memory:" if url is None else _path_from_url(url)
+        if path != ":memory:":
+            parent = Path(path).expanduser().resolve().parent
+            if not parent.is_dir():
+                raise StorageError(f"cannot create the study database {path!r}: folder {str(parent)!r} does not exist")
+        self._lock = threading.RLock()
+        try:
+            self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30.0)
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            if path != ":memory:":
+                self._conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.Error as err:
+            raise StorageError(f"cannot open the study database {path!r}: {err}") from err
+        self._init_schema()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run the enclosed statements as one transaction; driver errors become `StorageError`."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as err:
+                raise StorageError(f"study database {self.url or ':memory:'!r} failed: {err}") from err
+
+    def _init_schema(self) -> None:
+        with self._lock:
+            try:
+                self._conn.executescript(_SCHEMA)
+            except sqlite3.Error as err:
+                raise StorageError(f"cannot create the tables of {self.url or ':memory:'!r}: {err}") from err
+        with self._transaction() as conn:
+            row = conn.execute("SELECT version FROM version_info").fetchone()
+            if row is None:
+                conn.execute("INSERT INTO version_info VALUES (?)", (SCHEMA_VERSION,))
+            elif row[0] > SCHEMA_VERSION:
+                raise StorageError(
+                    f"the study database {self.url!r} has schema version {row[0]}, newer than this cotune "
+                    f"understands ({SCHEMA_VERSION}); upgrade cotune with `pip install -U cotune`"
+                )
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
+
+    # ------------------------------------------------------------------ studies
+    def find_study(self, name: str) -> tuple[int, dict[str, Any], dict[str, Any]] | None:
+        """Return ``(study_id, space, settings)`` of the study called ``name``, or None."""
+        with self._transaction() as conn:
+            row = conn.execute("SELECT id, space, settings FROM studies WHERE name = ?", (name,)).fetchone()
+        return None if row is None else (row[0], json.loads(row[1]), json.loads(row[2]))
+
+    def create_study(self, name: str, space: dict[str, Any], settings: dict[str, Any]) -> int:
+        """Create a study and return its id.
+
+        Raises:
+            StorageError: a study with this name already exists.
+        """
+        with self._transaction() as conn:
+            try:
+                cur = conn.execute(
+                    "INSERT INTO studies (name, space, settings, created_at) VALUES (?, ?, ?, ?)",
+                    (name, json.dumps(space, sort_keys=True), json.dumps(settings, sort_keys=True), time.time()),
+                )
+            except sqlite3.IntegrityError:
+                raise StorageError(f"a study named {name!r} already exists in {self.url!r}") from None
+            return int(cur.lastrowid)
+
+    def study_names(self) -> list[str]:
+        """Names of every study in the database."""
+        with self._transaction() as conn:
+            return [r[0] for r in conn.execute("SELECT name FROM studies ORDER BY id")]
+
+    def set_attr(self, study_id: int, key: str, value: Any) -> None:
+        """Store a JSON-able study attribute (e.g. the predictor's cross-validated error)."""
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO study_attrs (study_id, key, value) VALUES (?, ?, ?)",
+                (study_id, key, json.dumps(value)),
+            )
+
+    def get_attrs(self, study_id: int) -> dict[str, Any]:
+        """Every attribute of a study."""
+        with self._transaction() as conn:
+            rows = conn.execute("SELECT key, value FROM study_attrs WHERE study_id = ?", (study_id,)).fetchall()
+        return {k: json.loads(v) for k, v in rows}
+
+    # ------------------------------------------------------------------ trials
+    def create_trial(self, study_id: int, config: Config, budget: float, role: Role, state: TrialState) -> Trial:
+        """Append a trial in ``state`` (WAITING or RUNNING) and return it with its number."""
+        now = time.time()
+        with self._transaction() as conn:
+            (number,) = conn.execute(
+                "SELECT COALESCE(MAX(number) + 1, 0) FROM trials WHERE study_id = ?", (study_id,)
+            ).fetchone()
+            conn.execute(
+                "INSERT INTO trials (study_id, number, config, budget, role, state, started_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (study_id, number, json.dumps(config.to_dict(), sort_keys=True), budget, role.value, state.value,
+                 now if state is TrialState.RUNNING else None),
+            )
+        return Trial(number=number, config=config, budget=budget, role=role, state=state,
+                     started_at=now if state is TrialState.RUNNING else None)
+
+    def update_trial(self, study_id: int, number: int, **fields: Any) -> None:
+        """Change fields of an unfinished trial.
+
+        Raises:
+            StorageError: the trial does not exist or is already finished.
+        """
+        encoders = {
+            "state": lambda s: TrialState(s).value,
+            "score": _dump_score,
+            "curve": lambda c: json.dumps({repr(float(b)): s for b, s in (c or {}).items()}),
+            "info": lambda i: json.dumps(i or {}, default=repr),
+        }
+        allowed = {"state", "score", "predicted", "predicted_var", "cost", "curve", "error", "info",
+                   "started_at", "finished_at"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise StorageError(f"cannot update trial fields {sorted(unknown)}")
+        columns = ", ".join(f"{k} = ?" for k in fields)
+        values = [encoders.get(k, lambda v: v)(v) for k, v in fields.items()]
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT state FROM trials WHERE study_id = ? AND number = ?", (study_id, number)
+            ).fetchone()
+            if row is None:
+                raise StorageError(f"trial {number} does not exist")
+            if TrialState(row[0]).finished:
+                raise StorageError(f"trial {number} is already {row[0]} and cannot be modified")
+            conn.execute(f"UPDATE trials SET {columns} WHERE study_id = ? AND number = ?", (*values, study_id, number))
+
+    def requeue_running(self, study_id: int) -> list[int]:
+        """Put trials left RUNNING by a dead process back in the queue (WAITING); return their numbers."""
+        with self._transaction() as conn:
+            numbers = [r[0] for r in conn.execute(
+                "SELECT number FROM trials WHERE study_id = ? AND state = ?", (study_id, TrialState.RUNNING.value)
+            )]
+            conn.execute(
+                "UPDATE trials SET state = ?, started_at = NULL WHERE study_id = ? AND state = ?",
+                (TrialState.WAITING.value, study_id, TrialState.RUNNING.value),
+            )
+        return numbers
+
+    def get_trials(self, study_id: int) -> list[Trial]:
+        """Every trial of a study, by number."""
+        with self._transaction() as conn:
+            rows = conn.execute(
+                "SELECT number, config, budget, role, state, score, predicted, predicted_var, cost, curve, error, "
+                "info, started_at, finished_at FROM trials WHERE study_id = ? ORDER BY number",
+                (study_id,),
+            ).fetchall()
+        return [_row_to_trial(r) for r in rows]
+
+
+def _row_to_trial(row: tuple[Any, ...]) -> Trial:
+    (number, config, budget, role, state, score, predicted, predicted_var, cost, curve, error, info,
+     started_at, finished_at) = row
+    return Trial(
+        number=number,
+        config=Config.from_dict(json.loads(config)),
+        budget=budget,
+        role=Role(role),
+        state=TrialState(state),
+        score=_load_score(score),
+        predicted=predicted,
+        predicted_var=predicted_var,
+        cost=cost,
+        curve={float(b): float(s) for b, s in json.loads(curve).items()},
+        error=error,
+        info=json.loads(info),
+        started_at=started_at,
+        finished_at=finished_at,
+    )
+

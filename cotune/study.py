@@ -1,0 +1,242 @@
+"""A study: the space, the settings, the method and every trial, persisted and resumable (ask/tell)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from cotune.exceptions import CotuneError, StudyMismatchError, TrialStateError
+from cotune.methods import make_method
+from cotune.methods.base import History
+from cotune.settings import StudySettings
+from cotune.space.search_space import SearchSpace
+from cotune.storage import Storage
+from cotune.trial import Result, Role, Trial, TrialState
+
+logger = logging.getLogger(__name__)
+
+
+class Study:
+    """The optimisation engine as ask/tell, for users who run trials themselves.
+
+    Creating a study with a ``storage`` that already holds one of the same ``study_name``
+    resumes it: finished trials are kept, trials that were running when the previous process
+    died are queued again, and a different space or settings raise `StudyMismatchError`.
+
+    Example:
+        study = cotune.Study(space, total_budget=20_000, full_budget=1_000, storage="study.db")
+        while (trial := study.ask()) is not None:
+            study.tell(trial, train(trial.config, trial.budget))
+        study.best
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        total_budget: float,
+        full_budget: float,
+        small_budget: float | None = None,
+        method: str = "jobs",
+        n_init: int | str = "auto",
+        n_confirm: int = 2,
+        seed: int = 0,
+        budget_unit: str = "steps",
+        kernel: str = "matern",
+        acquisition: str = "ucb",
+        storage: str | Path | Storage | None = None,
+        study_name: str = "cotune",
+    ) -> None:
+        self.settings = StudySettings(
+            method=method, total_budget=total_budget, full_budget=full_budget, small_budget=small_budget,
+            n_init=n_init, n_confirm=n_confirm, seed=seed, budget_unit=budget_unit, kernel=kernel,
+            acquisition=acquisition,
+        )
+        self.space = space
+        self.study_name = study_name
+        self.storage = storage if isinstance(storage, Storage) else Storage(storage)
+        self._study_id = self._create_or_resume()
+        self.method = make_method(self.settings.method, space, self.settings)
+
+    def _create_or_resume(self) -> int:
+        found = self.storage.find_study(self.study_name)
+        space, settings = self.space.to_dict(), self.settings.to_dict()
+        if found is None:
+            return self.storage.create_study(self.study_name, space, settings)
+        study_id, stored_space, stored_settings = found
+        if stored_space != _jsonable(space):
+            raise StudyMismatchError(
+                f"study {self.study_name!r} in {self.storage.url!r} was created with another search space "
+                f"({stored_space}); use a new storage file or study_name, or the original space"
+            )
+        diff = {k: (stored_settings.get(k), v) for k, v in _jsonable(settings).items() if stored_settings.get(k) != v}
+        if diff:
+            changes = ", ".join(f"{k}: stored {old!r}, given {new!r}" for k, (old, new) in diff.items())
+            raise StudyMismatchError(
+                f"study {self.study_name!r} in {self.storage.url!r} was created with other settings ({changes}); "
+                "use a new storage file or study_name, or the original settings"
+            )
+        requeued = self.storage.requeue_running(study_id)
+        if requeued:
+            logger.warning("resuming %r: trials %s were running when the last process stopped; queued again",
+                           self.study_name, requeued)
+        return study_id
+
+    # ------------------------------------------------------------------ views
+    @property
+    def trials(self) -> list[Trial]:
+        """Every trial, by number."""
+        return self.storage.get_trials(self._study_id)
+
+    def history(self) -> History:
+        """Read-only view of the trials for methods."""
+        return History(tuple(self.trials), self.settings.total_budget)
+
+    @property
+    def spent(self) -> float:
+        """Budget charged by finished trials."""
+        return sum(t.charged for t in self.trials if t.state.finished)
+
+    @property
+    def best(self) -> Trial | None:
+        """The best trial measured at the full budget (never a prediction), or None yet."""
+        full = [t for t in self.history().complete(self.settings.full_budget) if t.score is not None]
+        return max(full, key=lambda t: t.score) if full else None
+
+    @property
+    def baseline(self) -> Trial | None:
+        """The default configuration's full run, for comparison with `best`."""
+        default = self.space.default_config()
+        full = [t for t in self.history().complete(self.settings.full_budget) if t.config == default]
+        return full[0] if full else None
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        """Facts stored with the study (the predictor's error, the budget split, ...)."""
+        return self.storage.get_attrs(self._study_id)
+
+    # ------------------------------------------------------------------ ask / tell
+    def ask(self) -> Trial | None:
+        """Start the next trial (a queued one first), or return None when the method is done.
+
+        While trials are running, another call proposes a different configuration, so several
+        workers can be fed at once.
+        """
+        for trial in self.trials:
+            if trial.state is TrialState.WAITING:
+                self.storage.update_trial(self._study_id, trial.number, state=TrialState.RUNNING,
+                                          started_at=time.time())
+                return dataclasses.replace(trial, state=TrialState.RUNNING)
+        history = self.history()
+        request = self.method.ask(history)
+        if request is None:
+            return None
+        if not history.fits(request.budget):
+            raise TrialStateError(
+                f"method {self.settings.method!r} asked for budget {request.budget} with only "
+                f"{history.remaining} left; this is a bug in the method"
+            )
+        config = self.space.validate(request.config)
+        return self.storage.create_trial(self._study_id, config, request.budget, request.role, TrialState.RUNNING)
+
+    def tell(self, trial: Trial | int, value: float | Result | BaseException) -> Trial:
+        """Record the outcome of a running trial: a score, a `Result`, or the exception it raised.
+
+        NaN or infinite scores and exceptions make the trial FAIL with the error text stored;
+        a failed trial is charged its budget unless a `Result` gives its cost.
+
+        Raises:
+            TrialStateError: the trial is not running.
+        """
+        number = trial if isinstance(trial, int) else trial.number
+        current = next((t for t in self.trials if t.number == number), None)
+        if current is None or current.state is not TrialState.RUNNING:
+            state = "missing" if current is None else current.state.value
+            raise TrialStateError(f"trial {number} is {state}; only running trials can be told a result")
+        fields: dict[str, Any] = {"finished_at": time.time()}
+        if not isinstance(value, (BaseException, Result)):
+            try:
+                value = Result(score=_as_score(value))
+            except CotuneError as err:
+                value = err
+        if isinstance(value, BaseException):
+            text = "".join(traceback.format_exception(type(value), value, value.__traceback__))
+            fields.update(state=TrialState.FAIL, cost=current.budget, error=text.strip())
+        else:
+            result = value
+            score = float(result.score)
+            fields.update(cost=current.budget if result.cost is None else float(result.cost),
+                          curve=dict(result.curve or {}), info=dict(result.info or {}))
+            if not math.isfinite(score):
+                fields.update(state=TrialState.FAIL, score=None,
+                              error=f"the objective returned a non-finite score ({score!r})")
+            else:
+                fields.update(state=TrialState.COMPLETE, score=score)
+        if fields["state"] is TrialState.COMPLETE:
+            done = dataclasses.replace(current, state=TrialState.COMPLETE, score=fields["score"],
+                                       curve=fields["curve"], cost=fields["cost"])
+            fields.update(self.method.annotate(self.history(), done))
+        self.storage.update_trial(self._study_id, number, **fields)
+        for key, value_ in self.method.attributes().items():
+            self.storage.set_attr(self._study_id, key, value_)
+        finished = next(t for t in self.trials if t.number == number)
+        _log_trial(finished)
+        return finished
+
+    def requeue(self, trial: Trial | int) -> None:
+        """Put a running trial back in the queue (its worker stopped before it finished)."""
+        number = trial if isinstance(trial, int) else trial.number
+        self.storage.update_trial(self._study_id, number, state=TrialState.WAITING, started_at=None)
+
+    def optimize(self, objective: Any, *, n_workers: int = 1, progress: bool = False) -> OptimizeResult:
+        """Run ``objective(config, budget)`` on every trial the method asks for until the budget is spent."""
+        from cotune.runner import run_study
+
+        run_study(self, objective, n_workers=n_workers, progress=progress)
+        return OptimizeResult.from_study(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizeResult:
+    """The answer of a study: the best full-budget trial, every trial and the budget spent."""
+
+    best: Trial | None
+    baseline: Trial | None
+    trials: list[Trial]
+    spent: float
+    study: Study
+
+    @classmethod
+    def from_study(cls, study: Study) -> OptimizeResult:
+        """Snapshot a study's answer."""
+        return cls(best=study.best, baseline=study.baseline, trials=study.trials, spent=study.spent, study=study)
+
+
+def _as_score(value: Any) -> float:
+    try:
+        if isinstance(value, (bool, str)):
+            raise TypeError
+        return float(value)
+    except (TypeError, ValueError):
+        raise CotuneError(
+            f"the objective must return a number or cotune.Result, got {type(value).__name__}: {value!r}"
+        ) from None
+
+
+def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(data, sort_keys=True))
+
+
+def _log_trial(trial: Trial) -> None:
+    if trial.state is TrialState.FAIL:
+        logger.warning("trial %d failed (%s): %s", trial.number, trial.config,
+                       (trial.error or "").splitlines()[-1] if trial.error else "")
+    else:
+        kind = "short" if trial.role is Role.SHORT else "full"
+        logger.info("trial %d (%s, budget %g) scored %.5g", trial.number, kind, trial.budget, trial.score)

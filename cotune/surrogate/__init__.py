@@ -1,0 +1,1 @@
+"""Gaussian-process surrogates and acquisition functions (imports torch and BoTorch)."""

@@ -1,0 +1,122 @@
+"""Acquisition functions (IGP-UCB and log-EI) and their optimisation over the mixed joint space."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+
+import numpy as np
+import torch
+from botorch.acquisition import LogExpectedImprovement, UpperConfidenceBound
+from botorch.acquisition.acquisition import AcquisitionFunction
+from botorch.exceptions import BotorchWarning
+from botorch.optim import optimize_acqf, optimize_acqf_mixed_alternating
+from botorch.utils.sampling import manual_seed
+
+from cotune.exceptions import CotuneError
+from cotune.space.design import random_encoded
+from cotune.space.search_space import SearchSpace
+from cotune.surrogate.gp import DTYPE, FittedGP, build_gp
+
+
+def igp_ucb_beta(gp: FittedGP, *, rkhs_norm: float = 1.0, delta: float = 0.1) -> float:
+    """Exploration weight of IGP-UCB (Chowdhury & Gopalan 2017), as in the JoBS regret bound.
+
+    ``beta_t = B + R * sqrt(2 * (gamma_{t-1} + 1 + ln(1/delta)))`` with ``B`` the RKHS-norm bound
+    (1 for standardised scores), ``R`` the sub-Gaussian noise scale (the root of the mean
+    observation noise, so predicted points make the search explore more) and ``gamma`` the
+    information gain of the points observed so far.
+    """
+    noise_scale = math.sqrt(gp.mean_noise_variance())
+    return rkhs_norm + noise_scale * math.sqrt(2.0 * (gp.information_gain() + 1.0 + math.log(1.0 / delta)))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AcquisitionOptions:
+    """How hard to optimise the acquisition function (restarts, raw samples, iterations)."""
+
+    kind: str = "ucb"
+    num_restarts: int = 4
+    raw_samples: int = 256
+    maxiter_alternating: int = 8
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("ucb", "logei"):
+            raise CotuneError(f"unknown acquisition {self.kind!r}; use 'ucb' or 'logei'")
+
+
+def make_acquisition(gp: FittedGP, kind: str, X_train: np.ndarray) -> AcquisitionFunction:
+    """UCB with the IGP-UCB schedule, or log expected improvement over the best posterior mean."""
+    if kind == "ucb":
+        beta = igp_ucb_beta(gp)
+        return UpperConfidenceBound(gp.model, beta=beta**2)  # BoTorch's UCB is mean + sqrt(beta) * std
+    with torch.no_grad():
+        best = gp.model.posterior(torch.as_tensor(X_train, dtype=DTYPE)).mean.max()
+    return LogExpectedImprovement(gp.model, best_f=best)
+
+
+def with_pending(gp: FittedGP, X: np.ndarray, y: np.ndarray, yvar: np.ndarray, X_pending: np.ndarray) -> FittedGP:
+    """Condition on pending points with their posterior mean as observation (kriging believer),
+    keeping the fitted hyperparameters, so a batch proposal does not repeat itself."""
+    if len(X_pending) == 0:
+        return gp
+    mean, _ = gp.posterior_mean_std(X_pending)
+    return build_gp(
+        np.vstack([X, X_pending]), np.concatenate([y, mean]), np.concatenate([yvar, np.zeros(len(X_pending))]),
+        kernel=gp.kernel, warm_start=gp.hyperparameters(), fit=False, standardise=(gp.y_mean, gp.y_std),
+    )
+
+
+def optimize_acquisition(
+    acqf: AcquisitionFunction,
+    space: SearchSpace,
+    *,
+    seed: int,
+    exclude: set[str],
+    options: AcquisitionOptions,
+) -> np.ndarray:
+    """Maximise ``acqf`` over the joint space and return the best *trainable* encoded point (``d``).
+
+    Continuous dimensions by L-BFGS, the simplex as an equality constraint, small integer,
+    bool and choice dimensions as discrete ones by local search (BoTorch's mixed alternating
+    optimiser); the result is rounded to the configuration actually trained. If it is one of
+    ``exclude`` (failed or already run), the best of seeded random candidates is used instead.
+    """
+    d = space.dim
+    bounds = torch.stack([torch.zeros(d, dtype=DTYPE), torch.ones(d, dtype=DTYPE)])
+    equality = []
+    if len(space.domains) > 1:
+        idx = torch.tensor(space.mixture_dims, dtype=torch.long)
+        equality = [(idx, torch.ones(len(idx), dtype=DTYPE), 1.0)]
+    discrete, categorical = space.discrete_dims(), space.categorical_dims()
+    with manual_seed(seed), warnings.catch_warnings():
+        warnings.simplefilter("ignore", BotorchWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if discrete or categorical:
+            candidate, _ = optimize_acqf_mixed_alternating(
+                acqf, bounds, discrete_dims=discrete or None, cat_dims=categorical or None,
+                equality_constraints=equality or None, q=1, num_restarts=options.num_restarts,
+                raw_samples=options.raw_samples,
+                options={"maxiter_alternating": options.maxiter_alternating},
+            )
+        else:
+            candidate, _ = optimize_acqf(
+                acqf, bounds, q=1, num_restarts=options.num_restarts, raw_samples=options.raw_samples,
+                equality_constraints=equality or None,
+            )
+    point = space.round(candidate.detach().numpy().reshape(-1))
+    if space.decode(point).key() not in exclude:
+        return point
+    return _best_random(acqf, space, seed=seed, exclude=exclude, n=options.raw_samples)
+
+
+def _best_random(acqf: AcquisitionFunction, space: SearchSpace, *, seed: int, exclude: set[str], n: int) -> np.ndarray:
+    rng = np.random.default_rng([seed, 1])
+    points = [p for p in random_encoded(space, n, rng) if space.decode(p).key() not in exclude]
+    if not points:
+        raise CotuneError("every sampled configuration was already tried; the space may be exhausted")
+    X = torch.as_tensor(np.stack(points), dtype=DTYPE).unsqueeze(1)
+    with torch.no_grad():
+        values = acqf(X)
+    return points[int(values.argmax())]

@@ -1,0 +1,154 @@
+"""Gaussian-process surrogates over the unit-cube encoding: ARD Matérn-5/2 or a deep kernel.
+
+Observations carry a per-point noise variance: zero for measured full-budget scores and the
+predictor's error for predicted ones (the heteroscedastic treatment of the JoBS paper's
+Theorem 4.1); a homoscedastic noise term is learned on top for the measurement noise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+from botorch.exceptions import InputDataWarning
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import SingleTaskGP
+from gpytorch.constraints import GreaterThan
+from gpytorch.kernels import Kernel, MaternKernel, ScaleKernel
+from gpytorch.likelihoods import FixedNoiseGaussianLikelihood
+from gpytorch.mlls import ExactMarginalLogLikelihood
+from gpytorch.priors import LogNormalPrior
+
+from cotune.exceptions import CotuneError
+
+DTYPE = torch.float64
+#: Smallest per-point noise variance in standardised units (keeps the Cholesky stable).
+MIN_NOISE = 1e-6
+
+
+class DeepKernel(Kernel):
+    """Matérn-5/2 on learned features: an MLP maps the encoding to a small feature space."""
+
+    def __init__(self, dim: int, *, hidden: int = 32, features: int = 4) -> None:
+        super().__init__()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(dim, hidden), torch.nn.Tanh(),
+            torch.nn.Linear(hidden, hidden), torch.nn.Tanh(),
+            torch.nn.Linear(hidden, features),
+        ).to(DTYPE)
+        self.base = MaternKernel(nu=2.5, ard_num_dims=features)
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, **params: Any) -> torch.Tensor:
+        """x1: ``... x n x d``, x2: ``... x m x d`` -> ``... x n x m`` (``... x n`` if diag)."""
+        return self.base.forward(self.net(x1), self.net(x2), diag=diag, **params)
+
+
+def _covar_module(kernel: str, dim: int) -> Kernel:
+    if kernel == "matern":
+        # BoTorch's dimension-scaled lengthscale prior, with a Matérn-5/2 kernel as in the paper.
+        prior = LogNormalPrior(loc=math.sqrt(2) + 0.5 * math.log(dim), scale=math.sqrt(3))
+        base = MaternKernel(nu=2.5, ard_num_dims=dim, lengthscale_prior=prior,
+                            lengthscale_constraint=GreaterThan(2.5e-2))
+    elif kernel == "deep":
+        base = DeepKernel(dim)
+    else:
+        raise CotuneError(f"unknown kernel {kernel!r}; use 'matern' or 'deep'")
+    return ScaleKernel(base)
+
+
+@dataclasses.dataclass
+class FittedGP:
+    """A fitted GP with the standardisation it was fitted under (predictions in score units)."""
+
+    model: SingleTaskGP
+    y_mean: float
+    y_std: float
+    kernel: str
+
+    def posterior_mean_std(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """X: ``m x d`` encoded points -> mean and standard deviation of the score, each ``m``."""
+        with torch.no_grad():
+            post = self.model.posterior(torch.as_tensor(X, dtype=DTYPE))
+            mean = post.mean.squeeze(-1).numpy() * self.y_std + self.y_mean
+            std = post.variance.clamp_min(0).sqrt().squeeze(-1).numpy() * self.y_std
+        return mean, std
+
+    def hyperparameters(self) -> dict[str, torch.Tensor]:
+        """Kernel, mean and learned-noise parameters, to warm-start or condition another GP."""
+        return {k: v.clone() for k, v in self.model.state_dict().items() if "noise_covar.noise" not in k
+                or "second" in k}
+
+    def information_gain(self) -> float:
+        """``0.5 log det(I + K)`` over the training points, the IGP-UCB information-gain term."""
+        with torch.no_grad():
+            X = self.model.train_inputs[0]
+            K = self.model.covar_module(X).to_dense()
+            eye = torch.eye(K.shape[-1], dtype=DTYPE)
+            return float(0.5 * torch.logdet(eye + K))
+
+    def mean_noise_variance(self) -> float:
+        """Average observation noise variance in standardised units (fixed plus learned)."""
+        with torch.no_grad():
+            lik = self.model.likelihood
+            fixed = lik.noise_covar.noise.mean()
+            extra = lik.second_noise_covar.noise.squeeze() if lik.second_noise_covar is not None else 0.0
+            return float(fixed + extra)
+
+
+def build_gp(
+    X: np.ndarray,
+    y: np.ndarray,
+    yvar: np.ndarray | None = None,
+    *,
+    kernel: str = "matern",
+    warm_start: dict[str, torch.Tensor] | None = None,
+    fit: bool = True,
+    standardise: tuple[float, float] | None = None,
+) -> FittedGP:
+    """Build (and by default fit by marginal likelihood) a GP on encoded points.
+
+    Args:
+        X: ``n x d`` encoded configurations as trained, in ``[0, 1]^d``.
+        y: ``n`` scores (measured or predicted).
+        yvar: ``n`` noise variances of the scores in score units (0 for measured), or None.
+        kernel: ``"matern"`` (ARD Matérn-5/2) or ``"deep"`` (MLP features into Matérn-5/2).
+        warm_start: Hyperparameters of a previous fit to start from (or to use as they are
+            when ``fit`` is False, e.g. to condition on pending points).
+        fit: Whether to fit hyperparameters; False keeps ``warm_start``'s.
+        standardise: ``(mean, std)`` to use instead of the data's own (to share units).
+    """
+    X_t = torch.as_tensor(np.asarray(X, dtype=np.float64), dtype=DTYPE)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    if X_t.ndim != 2 or X_t.shape[0] != y.shape[0] or X_t.shape[0] == 0:
+        raise CotuneError(f"GP needs n x d inputs and n targets with n >= 1, got X {tuple(X_t.shape)}, y {y.shape}")
+    if standardise is None:
+        y_mean = float(y.mean())
+        y_std = float(y.std()) if y.shape[0] > 1 and y.std() > 1e-12 else 1.0
+    else:
+        y_mean, y_std = standardise
+    Y_t = torch.as_tensor((y - y_mean) / y_std, dtype=DTYPE).unsqueeze(-1)
+    var = np.zeros_like(y) if yvar is None else np.asarray(yvar, dtype=np.float64).reshape(-1)
+    noise = torch.as_tensor(np.maximum(var / y_std**2, MIN_NOISE), dtype=DTYPE)
+    likelihood = FixedNoiseGaussianLikelihood(
+        noise=noise, learn_additional_noise=True, noise_prior=LogNormalPrior(loc=-4.0, scale=1.0)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InputDataWarning)
+        model = SingleTaskGP(X_t, Y_t, likelihood=likelihood, covar_module=_covar_module(kernel, X_t.shape[-1]),
+                             outcome_transform=None)
+    if warm_start is not None:
+        model.load_state_dict(warm_start, strict=False)
+    if fit:
+        mll = ExactMarginalLogLikelihood(model.likelihood, model)
+        try:
+            fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": 200}})
+        except Exception:  # noqa: BLE001 - fall back to the starting hyperparameters, never stop the study
+            if warm_start is None:
+                raise
+            model.load_state_dict(warm_start, strict=False)
+    model.eval()
+    return FittedGP(model=model, y_mean=y_mean, y_std=y_std, kernel=kernel)

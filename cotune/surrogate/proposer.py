@@ -1,0 +1,61 @@
+"""One BO step shared by every GP method: fit the GP, condition on pending trials, maximise the acquisition."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+from cotune.space.search_space import Config, SearchSpace
+from cotune.surrogate.acquisition import AcquisitionOptions, make_acquisition, optimize_acquisition, with_pending
+from cotune.surrogate.gp import FittedGP, build_gp
+
+logger = logging.getLogger(__name__)
+
+
+class Proposer:
+    """Proposes configurations from observations; keeps the last hyperparameters as a warm start.
+
+    The warm start only speeds up fitting: hyperparameters are refitted by marginal likelihood at
+    every call, so a resumed study (cold start) makes the same kind of decisions.
+    """
+
+    def __init__(self, space: SearchSpace, *, kernel: str = "matern", options: AcquisitionOptions | None = None):
+        self.space = space
+        self.kernel = kernel
+        self.options = options or AcquisitionOptions()
+        self._warm: dict[str, torch.Tensor] | None = None
+        self.last_gp: FittedGP | None = None
+
+    def fit(self, X: np.ndarray, y: np.ndarray, yvar: np.ndarray) -> FittedGP:
+        """Fit the GP to ``n x d`` encoded points, ``n`` scores and ``n`` noise variances."""
+        gp = build_gp(X, y, yvar, kernel=self.kernel, warm_start=self._warm)
+        self._warm = gp.hyperparameters()
+        self.last_gp = gp
+        return gp
+
+    def propose(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        yvar: np.ndarray,
+        *,
+        X_pending: np.ndarray,
+        exclude: set[str],
+        seed: int,
+    ) -> Config:
+        """The configuration maximising the acquisition given observations and pending points.
+
+        Args:
+            X: ``n x d`` encoded configurations as trained.
+            y: ``n`` scores; yvar: ``n`` noise variances (0 for measured scores).
+            X_pending: ``p x d`` configurations being trained now (a kriging-believer batch).
+            exclude: keys of configurations that must not be proposed.
+            seed: seed of the acquisition optimiser's random starts.
+        """
+        gp = self.fit(X, y, yvar)
+        conditioned = with_pending(gp, X, y, yvar, X_pending)
+        acqf = make_acquisition(conditioned, self.options.kind, X)
+        point = optimize_acquisition(acqf, self.space, seed=seed, exclude=exclude, options=self.options)
+        return self.space.decode(point)

@@ -1,0 +1,153 @@
+"""Encoding, decoding and validation of the joint search space."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+import cotune
+from cotune.space import sobol_design
+
+SPACE = cotune.SearchSpace(
+    mixture=["wiki", "code", "math"],
+    params={
+        "lora_rank": cotune.Int(1, 256, log=True, default=8),
+        "lora_layers": cotune.Int(1, 30, default=30),
+        "rear": cotune.Bool(default=False),
+        "lora_dropout": cotune.Float(0.0, 0.5, default=0.05),
+        "lora_alpha": cotune.Float(1.0, 500.0, log=True, default=16.0),
+        "optimizer": cotune.Choice(["adamw", "sgd", "adafactor"], default="adamw"),
+    },
+)
+LORA = cotune.lora_space([f"d{i}" for i in range(25)], n_layers=12)
+vectors = st.integers(min_value=0, max_value=2**32 - 1).map(lambda s: np.random.default_rng(s))
+
+
+def assert_valid(space: cotune.SearchSpace, config: cotune.Config) -> None:
+    assert space.validate(config) == config
+    if space.domains:
+        assert math.isclose(sum(config.mixture.values()), 1.0, abs_tol=1e-9)
+        assert min(config.mixture.values()) >= 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(rng=vectors, scale=st.sampled_from([1.0, 3.0]))
+def test_any_vector_decodes_to_a_valid_configuration(rng, scale):
+    for space in (SPACE, LORA):
+        u = rng.normal(0.5, scale, size=space.dim)
+        assert_valid(space, space.decode(u))
+
+
+@settings(max_examples=200, deadline=None)
+@given(rng=vectors)
+def test_encode_decode_is_stable(rng):
+    for space in (SPACE, LORA):
+        config = space.decode(rng.random(space.dim))
+        u = space.encode(config)
+        assert np.all((u >= 0) & (u <= 1))
+        assert space.decode(u) == config
+        np.testing.assert_allclose(space.round(u), u, atol=1e-12)
+
+
+def test_types_and_bounds_of_decoded_values():
+    config = SPACE.decode(np.full(SPACE.dim, 0.37))
+    assert isinstance(config.params["lora_rank"], int) and 1 <= config.params["lora_rank"] <= 256
+    assert isinstance(config.params["rear"], bool)
+    assert config.params["optimizer"] in ("adamw", "sgd", "adafactor")
+    top = SPACE.decode(np.ones(SPACE.dim))
+    assert top.params["lora_rank"] == 256 and top.params["lora_alpha"] == pytest.approx(500.0)
+
+
+def test_log_scale_encoding_is_geometric():
+    rank = cotune.Int(1, 256, log=True)
+    assert rank.encode(16) == pytest.approx(0.5)
+    assert rank.decode(0.5) == 16
+
+
+def test_default_config_is_uniform_mixture_and_defaults():
+    config = SPACE.default_config()
+    assert config.mixture == {"wiki": 1 / 3, "code": 1 / 3, "math": 1 / 3}
+    assert config.params["lora_rank"] == 8 and config.params["optimizer"] == "adamw"
+
+
+def test_lora_space_keeps_one_target_module_on():
+    u = LORA.encode(LORA.default_config())
+    switches = [LORA.dim_names.index(s) for s in cotune.space.TARGET_SWITCHES]
+    u[switches] = [0.1, 0.4, 0.2, 0.3, 0.0]
+    config = LORA.decode(u)
+    assert [config.params[s] for s in cotune.space.TARGET_SWITCHES] == [False, True, False, False, False]
+    bad = cotune.Config(config.mixture, {**config.params, "lora_k": False})
+    with pytest.raises(cotune.SpaceError, match="at least one"):
+        LORA.validate(bad)
+
+
+def test_lora_space_layer_bounds():
+    space = cotune.lora_space(["a", "b"], n_layers=30)
+    assert space.params["lora_layers"].high == 30
+    assert space.default_config().params["lora_layers"] == 30
+    with pytest.raises(cotune.SpaceError):
+        cotune.lora_space(["a"], n_layers=0)
+
+
+@pytest.mark.parametrize(
+    "config, match",
+    [
+        (cotune.Config({"wiki": 0.5, "code": 0.5}, {}), "mixture domains"),
+        (cotune.Config({"wiki": 0.5, "code": 0.4, "math": 0.2}, SPACE.default_config().params), "sum to 1"),
+        (cotune.Config(SPACE.default_config().mixture, {**SPACE.default_config().params, "lora_rank": 0}), "outside"),
+        (cotune.Config(SPACE.default_config().mixture, {**SPACE.default_config().params, "rear": 1}), "bool"),
+        (cotune.Config(SPACE.default_config().mixture, {**SPACE.default_config().params, "optimizer": "x"}), "not one of"),
+    ],
+)
+def test_validate_rejects_invalid_configurations(config, match):
+    with pytest.raises(cotune.SpaceError, match=match):
+        SPACE.validate(config)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: cotune.Int(5, 1), "low < high"),
+        (lambda: cotune.Float(0.0, 1.0, log=True), "low > 0"),
+        (lambda: cotune.Int(1, 4, default=9), "outside"),
+        (lambda: cotune.Choice([]), "at least one"),
+        (lambda: cotune.SearchSpace(mixture="wiki"), "list of domain names"),
+        (lambda: cotune.SearchSpace(mixture=["a", "a"]), "unique"),
+        (lambda: cotune.SearchSpace(), "empty"),
+        (lambda: cotune.SearchSpace(params={"x": 3}), "cotune.Int"),
+    ],
+)
+def test_invalid_spaces_are_rejected_with_a_reason(make, match):
+    with pytest.raises(cotune.SpaceError, match=match):
+        make()
+
+
+def test_space_round_trips_through_dict():
+    for space in (SPACE, LORA):
+        assert cotune.SearchSpace.from_dict(space.to_dict()) == space
+
+
+def test_sobol_design_is_seeded_and_prefix_stable():
+    a = sobol_design(LORA, 5, seed=3)
+    b = sobol_design(LORA, 12, seed=3)
+    assert a == b[:5]
+    assert sobol_design(LORA, 5, seed=4) != a
+    for config in b:
+        assert_valid(LORA, config)
+
+
+def test_sobol_mixtures_cover_the_simplex_uniformly():
+    """A flat Dirichlet over n domains has mean weight 1/n and each weight ~ Beta(1, n - 1)."""
+    space = cotune.SearchSpace(mixture=[f"d{i}" for i in range(20)])
+    weights = np.array([[c.mixture[d] for d in space.domains] for c in sobol_design(space, 1024, seed=0)])
+    n = len(space.domains)
+    np.testing.assert_allclose(weights.mean(axis=0), 1 / n, rtol=0.1)
+    expected_var = (n - 1) / (n**2 * (n + 1))
+    np.testing.assert_allclose(weights.var(axis=0), expected_var, rtol=0.25)
+    for i in range(n):  # every marginal is Beta(1, n - 1), corners included
+        assert stats.kstest(weights[:, i], stats.beta(1, n - 1).cdf).pvalue > 0.001
