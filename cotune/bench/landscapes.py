@@ -116,7 +116,7 @@ class LoraMixtureLandscape:
         f = self._features(config)
         w = np.array([config.mixture[d] for d in self.domains])
         hardness = np.linspace(0.0, 1.0, len(self.domains))
-        return 0.04 + 0.22 * (0.6 * f["rank"] + 0.4 * f["layers"]) * (1.0 - f["dropout"]) + 0.12 * float(w @ hardness)
+        return 0.01 + 0.25 * (0.6 * f["rank"] + 0.4 * f["layers"]) * (1.0 - f["dropout"]) + 0.12 * float(w @ hardness)
 
     def optimal_config(self) -> Config:
         """A configuration attaining `optimum` (model settings at their best, ideal mixture)."""

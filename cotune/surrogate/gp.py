@@ -18,7 +18,7 @@ from botorch.exceptions import InputDataWarning
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from gpytorch.constraints import GreaterThan
-from gpytorch.kernels import Kernel, MaternKernel, ScaleKernel
+from gpytorch.kernels import Kernel, MaternKernel
 from gpytorch.likelihoods import FixedNoiseGaussianLikelihood
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from gpytorch.priors import LogNormalPrior
@@ -48,16 +48,15 @@ class DeepKernel(Kernel):
 
 
 def _covar_module(kernel: str, dim: int) -> Kernel:
+    """The kernel on standardised scores: unit signal variance, as BoTorch's default models use."""
     if kernel == "matern":
         # BoTorch's dimension-scaled lengthscale prior, with a Matérn-5/2 kernel as in the paper.
         prior = LogNormalPrior(loc=math.sqrt(2) + 0.5 * math.log(dim), scale=math.sqrt(3))
-        base = MaternKernel(nu=2.5, ard_num_dims=dim, lengthscale_prior=prior,
+        return MaternKernel(nu=2.5, ard_num_dims=dim, lengthscale_prior=prior,
                             lengthscale_constraint=GreaterThan(2.5e-2))
-    elif kernel == "deep":
-        base = DeepKernel(dim)
-    else:
-        raise CotuneError(f"unknown kernel {kernel!r}; use 'matern' or 'deep'")
-    return ScaleKernel(base)
+    if kernel == "deep":
+        return DeepKernel(dim)
+    raise CotuneError(f"unknown kernel {kernel!r}; use 'matern' or 'deep'")
 
 
 @dataclasses.dataclass

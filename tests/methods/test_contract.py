@@ -1,0 +1,74 @@
+"""The contract every method meets, run over every registered method."""
+
+from __future__ import annotations
+
+import pytest
+
+import cotune
+from cotune.methods import METHODS
+from cotune.trial import Role
+
+BUDGETS = dict(total_budget=700, full_budget=100, small_budget=10, n_init=3, n_confirm=1)
+
+
+@pytest.fixture(params=sorted(METHODS))
+def method(request) -> str:
+    return request.param
+
+
+def test_budget_answer_and_baseline(method, space, objective):
+    result = cotune.optimize(objective, space, method=method, seed=0, **BUDGETS)
+    assert result.spent <= 700 + 100
+    assert result.best is not None and result.best.budget == 100
+    measured = [t.score for t in result.trials if t.budget == 100 and t.score is not None]
+    assert result.best.score == max(measured)  # the answer is measured, never predicted
+    assert result.trials[0].config == space.default_config()
+    for trial in result.trials:
+        assert space.validate(trial.config) == trial.config
+
+
+def test_same_seed_gives_the_same_trials(method, space, objective):
+    a, b = (cotune.optimize(objective, space, method=method, seed=7, **BUDGETS) for _ in range(2))
+    assert [(t.config, t.budget) for t in a.trials] == [(t.config, t.budget) for t in b.trials]
+
+
+def test_failed_configurations_are_never_proposed_again(method, space):
+    seen = []
+
+    def half_broken(config, budget):
+        seen.append((config.key(), budget))
+        if config.params["rear"]:
+            raise RuntimeError("rear adapters crash (simulated)")
+        return 1.0 - abs(config.mixture["wiki"] - 0.5)
+
+    result = cotune.optimize(half_broken, space, method=method, seed=1, **BUDGETS)
+    failed = {t.config.key() for t in result.trials if t.state is cotune.TrialState.FAIL}
+    for key in failed:
+        assert sum(k == key for k, _ in seen) == 1
+    assert result.spent <= 700 + 100
+
+
+@pytest.mark.parametrize("kind", ["mixture-only", "params-only"])
+def test_spaces_without_mixture_or_without_params(method, kind):
+    if kind == "mixture-only":
+        space = cotune.SearchSpace(mixture=["a", "b", "c", "d"])
+    else:
+        space = cotune.SearchSpace(params={"x": cotune.Float(0, 1), "n": cotune.Int(1, 8), "c": cotune.Choice(["u", "v"])})
+
+    def objective(config, budget):
+        value = config.mixture.get("a", 0.0) if config.mixture else config.params["x"]
+        return cotune.Result(score=value * budget / 100, curve={10.0: value / 10})
+
+    result = cotune.optimize(objective, space, method=method, seed=0, **BUDGETS)
+    assert result.best is not None and result.best.budget == 100
+
+
+def test_jobs_uses_short_runs_with_predictions_and_confirms(space, objective):
+    result = cotune.optimize(objective, space, method="jobs", seed=0, **BUDGETS)
+    short = [t for t in result.trials if t.role is Role.SHORT]
+    confirm = [t for t in result.trials if t.role is Role.CONFIRM]
+    assert len([t for t in result.trials if t.role is Role.FULL]) == 3
+    assert len(short) == (700 - 400) // 10 and len(confirm) == 1
+    assert all(t.predicted is not None and t.predicted_var > 0 for t in short)
+    assert confirm[0].config.key() in {t.config.key() for t in short}
+    assert result.study.attributes["predictor_cv_rmse"] >= 0

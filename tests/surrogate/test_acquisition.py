@@ -1,0 +1,106 @@
+"""GP fitting, the cached posterior, IGP-UCB and the mixed-space acquisition optimiser."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from botorch.acquisition import LogExpectedImprovement, UpperConfidenceBound
+
+import cotune
+from cotune.space import random_encoded
+from cotune.surrogate.acquisition import (
+    AcquisitionOptions,
+    CachedLogEI,
+    IGPUpperConfidenceBound,
+    igp_ucb_beta,
+    optimize_acquisition,
+    with_pending,
+)
+from cotune.surrogate.gp import build_gp
+
+SPACE = cotune.lora_space(["a", "b", "c", "d"], n_layers=8)
+
+
+def data(n: int = 30, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = random_encoded(SPACE, n, rng)
+    y = np.sin(3 * X[:, 0]) + X[:, 5] - (X[:, 1] - 0.3) ** 2 + 0.01 * rng.standard_normal(n)
+    yvar = np.where(np.arange(n) % 2 == 0, 0.0, 1e-3)
+    return X, y, yvar
+
+
+@pytest.mark.parametrize("kernel", ["matern", "deep"])
+def test_cached_acquisitions_equal_botorch(kernel):
+    X, y, yvar = data()
+    gp = build_gp(X, y, yvar, kernel=kernel)
+    Xq = torch.as_tensor(random_encoded(SPACE, 7, np.random.default_rng(5)), dtype=torch.float64).unsqueeze(1)
+    ucb = IGPUpperConfidenceBound(gp, beta=1.7)(Xq)
+    ref = UpperConfidenceBound(gp.model, beta=1.7**2)(Xq)
+    torch.testing.assert_close(ucb, ref, rtol=1e-6, atol=1e-6)
+    logei = CachedLogEI(gp, best_f=0.3)(Xq)
+    torch.testing.assert_close(logei, LogExpectedImprovement(gp.model, best_f=0.3)(Xq), rtol=1e-5, atol=1e-5)
+
+
+def test_gp_fits_the_data_and_reports_score_units():
+    X, y, yvar = data(40)
+    gp = build_gp(X, y, yvar)
+    mean, std = gp.posterior_mean_std(X)
+    assert np.corrcoef(mean, y)[0, 1] > 0.95
+    assert np.all(std > 0) and mean.shape == std.shape == (40,)
+
+
+def test_predicted_points_get_their_noise():
+    X, y, _ = data(20)
+    gp_measured = build_gp(X, y, np.zeros(20))
+    gp_noisy = build_gp(X, y, np.full(20, 0.5 * y.var()))
+    assert gp_noisy.mean_noise_variance() > 10 * gp_measured.mean_noise_variance()
+    assert igp_ucb_beta(gp_noisy) > igp_ucb_beta(gp_measured) >= 1.0
+
+
+def test_igp_ucb_beta_matches_its_formula():
+    X, y, yvar = data(25)
+    gp = build_gp(X, y, yvar)
+    expected = 1.0 + math.sqrt(gp.mean_noise_variance()) * math.sqrt(
+        2 * (gp.information_gain() + 1 + math.log(1 / 0.1))
+    )
+    assert igp_ucb_beta(gp) == pytest.approx(expected)
+    assert gp.information_gain() > 0
+
+
+@pytest.mark.parametrize("kind", ["ucb", "logei"])
+def test_optimiser_returns_a_trainable_configuration_on_the_simplex(kind):
+    X, y, yvar = data()
+    gp = build_gp(X, y, yvar)
+    from cotune.surrogate.acquisition import make_acquisition
+
+    acqf = make_acquisition(gp, kind, X)
+    point = optimize_acquisition(acqf, SPACE, seed=0, exclude=set(), options=AcquisitionOptions(kind=kind))
+    np.testing.assert_allclose(point, SPACE.round(point))
+    assert sum(point[:4]) == pytest.approx(1.0)
+    best_random = acqf(torch.as_tensor(random_encoded(SPACE, 256, np.random.default_rng(9))).unsqueeze(1)).max()
+    assert acqf(torch.as_tensor(point).reshape(1, 1, -1)) >= best_random - 1e-6
+    again = optimize_acquisition(acqf, SPACE, seed=0, exclude=set(), options=AcquisitionOptions(kind=kind))
+    np.testing.assert_array_equal(point, again)
+
+
+def test_excluded_configuration_is_not_returned():
+    X, y, yvar = data()
+    gp = build_gp(X, y, yvar)
+    acqf = IGPUpperConfidenceBound(gp, beta=2.0)
+    first = optimize_acquisition(acqf, SPACE, seed=0, exclude=set(), options=AcquisitionOptions())
+    second = optimize_acquisition(acqf, SPACE, seed=0, exclude={SPACE.decode(first).key()},
+                                  options=AcquisitionOptions())
+    assert SPACE.decode(second) != SPACE.decode(first)
+
+
+def test_pending_points_lower_uncertainty_there():
+    X, y, yvar = data()
+    gp = build_gp(X, y, yvar)
+    pending = random_encoded(SPACE, 1, np.random.default_rng(3))
+    conditioned = with_pending(gp, X, y, yvar, pending)
+    _, std_before = gp.posterior_mean_std(pending)
+    _, std_after = conditioned.posterior_mean_std(pending)
+    assert std_after[0] < 0.5 * std_before[0]
