@@ -65,10 +65,26 @@ def test_spaces_without_mixture_or_without_params(method, kind):
 
 def test_jobs_uses_short_runs_with_predictions_and_confirms(space, objective):
     result = cotune.optimize(objective, space, method="jobs", seed=0, **BUDGETS)
+    full = [t for t in result.trials if t.role is Role.FULL]
+    full_keys = {t.config.key() for t in full}
     short = [t for t in result.trials if t.role is Role.SHORT]
+    searched = [t for t in short if t.config.key() not in full_keys]
     confirm = [t for t in result.trials if t.role is Role.CONFIRM]
-    assert len([t for t in result.trials if t.role is Role.FULL]) == 3
-    assert len(short) == (700 - 400) // 10 and len(confirm) == 1
-    assert all(t.predicted is not None and t.predicted_var > 0 for t in short)
-    assert confirm[0].config.key() in {t.config.key() for t in short}
+    # the objective reports its curve at 5, not at the small budget 10: each initial full run
+    # needs one extra short run to give the predictor a pair
+    assert len(full) == 3 and len(short) - len(searched) == 3
+    assert len(searched) == (700 - 3 * 100 - 3 * 10 - 100) // 10 and len(confirm) == 1
+    assert all(t.predicted is not None and t.predicted_var > 0 for t in searched)
+    assert confirm[0].config.key() in {t.config.key() for t in searched}
     assert result.study.attributes["predictor_cv_rmse"] >= 0
+    assert result.spent == pytest.approx(700)
+
+
+def test_jobs_takes_the_short_score_from_the_curve_of_a_full_run(space):
+    def with_curve(config, budget):
+        value = 1.0 - (config.mixture["wiki"] - 0.6) ** 2
+        return cotune.Result(score=value * budget / 100, curve={10.0: value / 10})
+
+    result = cotune.optimize(with_curve, space, method="jobs", seed=0, **BUDGETS)
+    full_keys = {t.config.key() for t in result.trials if t.role is Role.FULL}
+    assert not [t for t in result.trials if t.role is Role.SHORT and t.config.key() in full_keys]
