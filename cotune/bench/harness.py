@@ -20,9 +20,9 @@ TARGET_FRACTION = 0.01
 class BenchSetup:
     """Budgets of every run: total in full budgets, full budget ``B`` and small budget ``b``."""
 
-    total_full_runs: float = 30.0
+    total_full_runs: float = 20.0
     full_budget: float = 100.0
-    small_budget: float = 5.0
+    small_budget: float = 10.0
 
 
 @dataclasses.dataclass(frozen=True)

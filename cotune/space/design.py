@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.stats import qmc
 
 from cotune.space.search_space import Config, SearchSpace
 
@@ -34,6 +33,8 @@ def sobol_design(space: SearchSpace, n: int, seed: int) -> list[Config]:
     """
     if n <= 0:
         return []
+    from scipy.stats import qmc  # scipy.stats takes a second to import; keep `import cotune` fast
+
     sobol = qmc.Sobol(d=space.dim, scramble=True, seed=np.random.default_rng(seed))
     cube = sobol.random_base2(max(0, math.ceil(math.log2(n))))[:n]
     return [space.decode(row) for row in cube_to_encoded(space, cube)]

@@ -1,0 +1,42 @@
+"""Choosing how many full runs teach the predictor, by the JoBS regret bound."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from cotune.allocation import choose_n_init, iterations, max_full_runs, pilot_size, regret_bound
+
+BUDGETS = dict(total=3000.0, full=100.0, small=5.0, n_confirm=2)
+
+
+def test_iterations_follow_the_budget_equation():
+    assert iterations(10, **BUDGETS) == (3000 - 12 * 100) // 5
+    assert iterations(29, **BUDGETS) == 0
+    assert max_full_runs(**BUDGETS) == 27
+
+
+def test_bound_is_infinite_without_iterations_and_grows_with_error():
+    assert regret_bound(29, dim=10, error=lambda n: 0.1, **BUDGETS) == math.inf
+    low = regret_bound(10, dim=10, error=lambda n: 0.05, **BUDGETS)
+    high = regret_bound(10, dim=10, error=lambda n: 0.5, **BUDGETS)
+    assert 0 < low < high
+
+
+def test_a_predictor_that_keeps_improving_earns_more_full_runs():
+    flat = choose_n_init(6, dim=10, error=lambda n: 0.2, **BUDGETS)
+    improving = choose_n_init(6, dim=10, error=lambda n: 3.0 * n**-1.0, **BUDGETS)
+    assert flat == 6  # more full runs would only cost iterations
+    assert improving > flat
+    assert improving <= max_full_runs(**BUDGETS)
+
+
+def test_never_fewer_than_already_done():
+    assert choose_n_init(20, dim=10, error=lambda n: 0.2, **BUDGETS) == 20
+    assert choose_n_init(40, dim=10, error=lambda n: 0.2, **BUDGETS) == 40
+
+
+@pytest.mark.parametrize("dim, total, expected", [(14, 3000.0, 7), (4, 3000.0, 6), (30, 800.0, 3)])
+def test_pilot_size(dim, total, expected):
+    assert pilot_size(dim, total=total, full=100.0, small=5.0, n_confirm=2) == expected
