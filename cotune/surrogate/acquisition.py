@@ -11,7 +11,9 @@ import torch
 from botorch.acquisition.analytic import _log_ei_helper
 from botorch.acquisition.acquisition import AcquisitionFunction
 from botorch.exceptions import BotorchWarning
-from botorch.optim import optimize_acqf, optimize_acqf_mixed_alternating
+from botorch.generation.gen import gen_candidates_scipy
+from botorch.optim.optimize import OptimizeAcqfInputs
+from botorch.optim.optimize_mixed import continuous_step, discrete_step
 from botorch.utils.sampling import manual_seed
 from botorch.utils.transforms import t_batch_mode_transform
 
@@ -149,34 +151,47 @@ def optimize_acquisition(
 ) -> np.ndarray:
     """Maximise ``acqf`` over the joint space and return the best *trainable* encoded point (``d``).
 
-    Continuous dimensions by L-BFGS, the simplex as an equality constraint, small integer,
-    bool and choice dimensions as discrete ones by local search (BoTorch's mixed alternating
-    optimiser); the result is rounded to the configuration actually trained. If it is one of
-    ``exclude`` (failed or already run), the best of seeded random candidates is used instead.
+    Starts from the best of ``raw_samples`` seeded uniform configurations (flat Dirichlet
+    mixtures, discrete values on their grids), then alternates BoTorch's discrete local search
+    (small integer, bool and choice dimensions) with its continuous step (SLSQP with the simplex
+    as an equality constraint; large integer ranges relaxed), as `optimize_acqf_mixed_alternating`
+    does but without its slow hit-and-run start. The result is rounded to the configuration
+    actually trained; if that is one of ``exclude`` (failed or already run), the best of the
+    random candidates not excluded is used instead.
     """
     d = space.dim
     bounds = torch.stack([torch.zeros(d, dtype=DTYPE), torch.ones(d, dtype=DTYPE)])
-    equality = []
+    equality = None
     if len(space.domains) > 1:
         idx = torch.tensor(space.mixture_dims, dtype=torch.long)
         equality = [(idx, torch.ones(len(idx), dtype=DTYPE), 1.0)]
     discrete, categorical = space.discrete_dims(), space.categorical_dims()
+    raw = torch.as_tensor(random_encoded(space, options.raw_samples, np.random.default_rng(seed)), dtype=DTYPE)
     with manual_seed(seed), warnings.catch_warnings():
         warnings.simplefilter("ignore", BotorchWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        if discrete or categorical:
-            candidate, _ = optimize_acqf_mixed_alternating(
-                acqf, bounds, discrete_dims=discrete or None, cat_dims=categorical or None,
-                equality_constraints=equality or None, q=1, num_restarts=options.num_restarts,
-                raw_samples=options.raw_samples,
-                options={"maxiter_alternating": options.maxiter_alternating, "num_spray_points": 0},
-            )
-        else:
-            candidate, _ = optimize_acqf(
-                acqf, bounds, q=1, num_restarts=options.num_restarts, raw_samples=options.raw_samples,
-                equality_constraints=equality or None,
-            )
-    point = space.round(candidate.detach().numpy().reshape(-1))
+        with torch.no_grad():
+            raw_values = acqf(raw.unsqueeze(-2))  # ``raw_samples``
+        best_X = raw[raw_values.topk(min(options.num_restarts, len(raw))).indices].clone()  # ``r x d``
+        inputs = OptimizeAcqfInputs(
+            acq_function=acqf, bounds=bounds, q=1, num_restarts=len(best_X), raw_samples=None,
+            options={}, inequality_constraints=None, equality_constraints=equality,
+            nonlinear_inequality_constraints=None, fixed_features={}, post_processing_func=None,
+            batch_initial_conditions=best_X.unsqueeze(-2), return_best_only=False,
+            gen_candidates=gen_candidates_scipy, sequential=False, return_acq_values=True,
+        )
+        discrete_idx = torch.tensor(list(discrete), dtype=torch.long)
+        categorical_idx = torch.tensor(list(categorical), dtype=torch.long)
+        with torch.no_grad():
+            best_values = acqf(best_X.unsqueeze(-2))
+        for _ in range(options.maxiter_alternating):
+            before = best_values.clone()
+            if discrete or categorical:
+                best_X, best_values = discrete_step(inputs, discrete, categorical, best_X)
+            best_X, best_values = continuous_step(inputs, discrete_idx, categorical_idx, best_X)
+            if bool((best_values - before < 1e-6).all()):
+                break
+    point = space.round(best_X[best_values.argmax()].detach().numpy())
     if space.decode(point).key() not in exclude:
         return point
     return _best_random(acqf, space, seed=seed, exclude=exclude, n=options.raw_samples)
