@@ -1,0 +1,157 @@
+"""The training loop: one adapter, one budget, evaluated at the small and the full budget.
+
+Budget units: ``seconds`` of training (forward, backward and optimiser steps; loading and
+evaluation are not charged), ``steps`` (optimiser steps) or ``tokens`` (non-padding input
+tokens). A run stops at the first step that reaches its budget, so ``spent`` may overshoot by
+less than one step; it is what the trial is charged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from cotune.train.config import TrainConfig
+from cotune.train.data import Encoded, collate
+from cotune.train.errors import TrainingDivergedError
+
+if TYPE_CHECKING:
+    import torch
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LoopResult:
+    """What one training run measured; ``curve`` maps each evaluated budget to its metrics."""
+
+    curve: dict[float, dict[str, float]]
+    spent: float  # budget used, in the budget unit
+    steps: int
+    tokens: int
+    train_seconds: float
+    eval_seconds: float
+    losses: list[float]  # training loss of every step
+
+
+def get_lr(step: int, learning_rate: float, warmup_steps: int) -> float:
+    """Learning rate of optimiser step ``step`` (0-based)."""
+    # 1) linear warm-up, so the first steps of a fresh adapter are small
+    if step < warmup_steps:
+        return learning_rate * (step + 1) / warmup_steps
+    # 2) constant afterwards: no decay tied to the budget, so the score a long run reaches at the
+    #    small budget is the score a short run of the same configuration gets
+    return learning_rate
+
+
+def make_optimizer(params: Sequence[torch.nn.Parameter], name: str, learning_rate: float,
+                   weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW or plain SGD over the trainable (adapter) parameters."""
+    import torch
+
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
+    return torch.optim.SGD(params, lr=learning_rate, weight_decay=weight_decay)
+
+
+def train(
+    model: torch.nn.Module,
+    batches: Iterator[list[Encoded]],
+    evaluate: Callable[[torch.nn.Module], dict[str, float]],
+    *,
+    budget: float,
+    config: TrainConfig,
+    learning_rate: float,
+    optimizer: str,
+    pad: int,
+) -> LoopResult:
+    """Train ``model``'s trainable parameters until ``budget`` is spent.
+
+    Args:
+        model: A model whose only trainable parameters are the adapter's.
+        batches: Endless batches of ``config.batch_size`` tokenised examples.
+        evaluate: Metrics of the model, with a ``score`` entry; called at each curve budget.
+        budget: Where to stop, in ``config.budget_unit``.
+        config: Loop settings (micro-batches, clipping, warm-up, small budget, logging).
+        learning_rate: Peak learning rate (may come from the trial's parameters).
+        optimizer: ``"adamw"`` or ``"sgd"``.
+        pad: Padding token id.
+
+    Raises:
+        TrainingDivergedError: The loss became NaN or infinite.
+    """
+    import torch
+
+    # -- settings -----------------------------------------------------------------------------
+    unit = config.budget_unit  # what `budget` counts: seconds, steps or tokens
+    accumulation = config.accumulation_steps  # forward/backward passes per optimiser step
+    micro = config.micro_batch_size or config.batch_size  # examples per forward pass
+    grad_clip = config.grad_clip  # clip the gradient norm at this value, 0 disables
+    checkpoints = sorted({b for b in (config.small_budget, budget) if b is not None and b <= budget})
+
+    device = next(model.parameters()).device
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = make_optimizer(trainable, optimizer, learning_rate, config.weight_decay)
+    logger.info("training to %g %s: %d examples per step in %d micro-batch(es), %s %s, lr %g, evaluating at %s",
+                budget, unit, config.batch_size, accumulation, optimizer, f"{sum(p.numel() for p in trainable):,}",
+                learning_rate, checkpoints)
+
+    curve: dict[float, dict[str, float]] = {}
+    losses: list[float] = []
+    step = tokens = 0
+    spent = train_seconds = eval_seconds = 0.0
+    model.train()
+    while checkpoints:
+        # 1) evaluate at each curve budget reached; evaluation time is not charged
+        if spent >= checkpoints[0]:
+            start = time.perf_counter()
+            metrics = evaluate(model)
+            eval_seconds += time.perf_counter() - start
+            curve[checkpoints.pop(0)] = metrics
+            logger.info("step %d (%g %s): score %.4f, eval %.1f s", step, spent, unit, metrics["score"],
+                        time.perf_counter() - start)
+            continue
+
+        start = time.perf_counter()
+        # 2) learning rate of this step
+        lr = get_lr(step, learning_rate, config.warmup_steps)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        # 3) gradient-accumulation micro-steps; each micro-batch loss is a token mean
+        examples = next(batches)
+        step_loss = torch.zeros((), device=device)
+        step_tokens = torch.zeros((), dtype=torch.long, device=device)
+        for i in range(accumulation):
+            batch = {k: v.to(device) for k, v in collate(examples[i * micro:(i + 1) * micro], pad).items()}
+            loss = model(**batch, use_cache=False).loss / accumulation
+            loss.backward()
+            step_loss += loss.detach()
+            step_tokens += batch["attention_mask"].sum()
+        # 4) a NaN or infinite loss fails the trial; note: .item() is a CPU-GPU sync point
+        loss_value = step_loss.item()
+        if not math.isfinite(loss_value):
+            raise TrainingDivergedError(
+                f"training loss is {loss_value} at step {step} (lr {lr:g}); lower the learning rate or "
+                "enable gradient clipping (TrainConfig.grad_clip)"
+            )
+        # 5) clip, step, and free the gradients
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(trainable, grad_clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        # 6) charge the step: its time (training only), one step, its non-padding tokens
+        train_seconds += time.perf_counter() - start
+        step += 1
+        tokens += int(step_tokens)
+        spent = {"seconds": train_seconds, "steps": float(step), "tokens": float(tokens)}[unit]
+        losses.append(loss_value)
+        # 7) log
+        if step % config.log_every == 0 or step == 1:
+            logger.info("step %d: loss %.4f, lr %.2e, %.2f s/step, %s tokens", step, loss_value, lr,
+                        train_seconds / step, f"{tokens:,}")
+    return LoopResult(curve=curve, spent=spent, steps=step, tokens=tokens, train_seconds=train_seconds,
+                      eval_seconds=eval_seconds, losses=losses)

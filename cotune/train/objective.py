@@ -1,0 +1,143 @@
+"""The objective the optimiser calls: ``objective(config, budget) -> cotune.Result``.
+
+Each trial runs in its own ``spawn`` subprocess with a wall-clock limit, so a crash, an
+out-of-memory kill, a hang or a diverged loss becomes an exception here (the optimiser records
+a failed trial with its text) and nothing of one trial can leak into the next.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cotune.train.config import DataConfig, EvalConfig, ModelConfig, TrainConfig
+from cotune.train.errors import TrainingConfigError
+from cotune.train.isolation import call_in_subprocess
+from cotune.train.params import resolve_params
+from cotune.train.run import TrialSpec, resolve_mixture, run_trial
+
+if TYPE_CHECKING:
+    from cotune.space.search_space import Config
+    from cotune.trial import Result
+
+
+class TrainingObjective:
+    """Fine-tune a LoRA adapter on a configuration's data mixture and score it on a held-out task.
+
+    Trials run in ``spawn`` subprocesses, which import the main script again: a script that
+    starts the optimisation must do so under ``if __name__ == "__main__":``.
+
+    Args:
+        model: The base model (local files only).
+        data: The training domains; their names are the mixture's.
+        evaluation: The held-out task.
+        train: Loop settings and LoRA defaults (``budget_unit`` must match the study's).
+        in_process: Run trials in this process (for tests and debugging): no isolation and no
+            timeout, and errors propagate as raised.
+    """
+
+    def __init__(self, *, model: ModelConfig, data: DataConfig, evaluation: EvalConfig,
+                 train: TrainConfig | None = None, in_process: bool = False) -> None:
+        self.model = model
+        self.data = data
+        self.evaluation = evaluation
+        self.train = train or TrainConfig()
+        self.in_process = in_process
+        missing = {name: path for name, path in data.domains.items() if not Path(path).expanduser().exists()}
+        if missing:
+            raise TrainingConfigError(f"domain data not found: {missing}; check DataConfig.domains")
+
+    @property
+    def domains(self) -> list[str]:
+        """Domain names, for the search space's mixture."""
+        return list(self.data.domains)
+
+    def n_layers(self) -> int:
+        """The base model's layer count, for ``cotune.lora_space(domains, n_layers)`` (dequantises once)."""
+        from cotune.train.model import prepare_base
+
+        base = Path(prepare_base(self.model))
+        if (base / "config.json").is_file():
+            config = json.loads((base / "config.json").read_text())
+            config = config.get("text_config", config)
+            return int(config["num_hidden_layers"])
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(str(base), local_files_only=True, trust_remote_code=self.model.trust_remote_code)
+        return int(config.get_text_config().num_hidden_layers)
+
+    def spec(self, config: Config, budget: float) -> TrialSpec:
+        """The trial for ``config`` at ``budget``, validated here before any process starts."""
+        if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not (math.isfinite(budget) and budget > 0):
+            raise TrainingConfigError(f"budget must be a positive number of {self.train.budget_unit}, got {budget!r}")
+        resolve_params(config.params, self.train)
+        resolve_mixture(config.mixture, self.data.domains)
+        return TrialSpec(model=self.model, data=self.data, evaluation=self.evaluation, train=self.train,
+                         mixture=dict(config.mixture), params=dict(config.params), budget=float(budget))
+
+    def __call__(self, config: Config, budget: float) -> Result:
+        """Train ``config`` for ``budget`` and return its score, cost and curve.
+
+        Raises:
+            TrainingConfigError: The configuration or the budget is invalid.
+            TrialFailedError: The trial raised, crashed or timed out in its subprocess.
+            TrainingDivergedError: (in-process only) the loss became NaN or infinite.
+        """
+        from cotune.trial import Result
+
+        spec = self.spec(config, budget)
+        if self.in_process:
+            out = run_trial(spec)
+        else:
+            out = call_in_subprocess(run_trial, (spec,), timeout_s=self.train.timeout_s)
+        return Result(score=out["score"], cost=out["cost"], curve=out["curve"], info=out["info"])
+
+
+def demo_objective(
+    *,
+    budget_unit: str = "steps",
+    small_budget: float | None = None,
+    n_examples: int = 256,
+    n_eval: int = 100,
+    domains: list[str] | None = None,
+    cache_dir: str | None = None,
+    seed: int = 0,
+    timeout_s: float | None = None,
+    in_process: bool = False,
+    **train: Any,
+) -> TrainingObjective:
+    """The offline demo: LoRA on the packaged SmolLM2-135M-Instruct, trivia/country/Python-docs
+    domains, scored by accuracy on held-out 4-way trivia questions.
+
+    CPU-friendly defaults: batch 8 of at most 128 tokens, 256 training examples, 100 evaluation
+    questions. The model has 30 layers: ``cotune.lora_space(obj.domains, n_layers=30)``.
+
+    Args:
+        budget_unit: ``"steps"``, ``"tokens"`` or ``"seconds"`` (match the study's).
+        small_budget: Also evaluate here during longer runs (the study's small budget).
+        n_examples: Training examples per trial, split by the mixture.
+        n_eval: Evaluation questions.
+        domains: A subset of the demo domains (default all six).
+        cache_dir: Cache root for the built data and the dequantised model.
+        seed: Seed of data sampling, adapter initialisation and the evaluation distractors.
+        timeout_s: Wall-clock limit per trial.
+        in_process: Run trials in this process.
+        **train: Further `TrainConfig` fields (e.g. ``learning_rate``, ``batch_size``).
+    """
+    from cotune.train.demo_data import build_demo_data
+    from cotune.train.model import smollm2_model_config
+
+    demo = build_demo_data(cache_dir, seed=seed)
+    chosen = domains or list(demo.domains)
+    unknown = sorted(set(chosen) - set(demo.domains))
+    if unknown:
+        raise TrainingConfigError(f"unknown demo domains {unknown}; choose from {sorted(demo.domains)}")
+    return TrainingObjective(
+        model=smollm2_model_config(cache_dir=cache_dir),
+        data=DataConfig(domains={name: demo.domains[name] for name in chosen}, n_examples=n_examples, max_length=128),
+        evaluation=EvalConfig(kind="multiple_choice", path=demo.eval_multiple_choice, n_examples=n_eval, batch_size=16),
+        train=TrainConfig(budget_unit=budget_unit, small_budget=small_budget, seed=seed, timeout_s=timeout_s, **train),
+        in_process=in_process,
+    )

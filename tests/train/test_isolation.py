@@ -1,0 +1,60 @@
+"""The trial subprocess: results, raised errors, hard crashes and timeouts become parent-side errors.
+
+Targets are stdlib functions or defined here, and this module imports nothing heavy, so each
+spawned child starts in well under a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import pytest
+
+from cotune.train import TrialFailedError, TrialTimeoutError
+from cotune.train.isolation import call_in_subprocess
+
+
+def _logs_and_returns(value: int) -> dict:
+    logging.getLogger("cotune.train.test").warning("child says %d", value)
+    return {"value": value, 1.5: [1, 2]}
+
+
+def _raises() -> None:
+    raise ValueError("bad learning rate 1e9")
+
+
+def _crashes() -> None:
+    os.write(2, b"native library: fatal error in kernel\n")
+    os._exit(3)
+
+
+def test_result_and_logs_come_back(caplog):
+    with caplog.at_level(logging.INFO, logger="cotune"):
+        assert call_in_subprocess(_logs_and_returns, (7,)) == {"value": 7, 1.5: [1, 2]}
+    assert "child says 7" in caplog.text
+
+
+def test_raised_error_carries_the_child_traceback():
+    with pytest.raises(TrialFailedError, match="ValueError: bad learning rate 1e9") as info:
+        call_in_subprocess(_raises)
+    assert "Traceback in the trial subprocess" in str(info.value) and "_raises" in str(info.value)
+
+
+def test_hard_crash_reports_exit_code_and_stderr():
+    with pytest.raises(TrialFailedError, match="exited with code 3 without reporting a result") as info:
+        call_in_subprocess(_crashes)
+    assert "native library: fatal error in kernel" in str(info.value)
+
+
+def test_killed_child_names_the_signal():
+    with pytest.raises(TrialFailedError, match="killed by signal SIGABRT"):
+        call_in_subprocess(os.abort)
+
+
+def test_timeout_kills_the_child():
+    start = time.monotonic()
+    with pytest.raises(TrialTimeoutError, match="wall-clock limit of 1 s"):
+        call_in_subprocess(time.sleep, (60,), timeout_s=1.0)
+    assert time.monotonic() - start < 30

@@ -1,0 +1,71 @@
+"""The objective end to end in its subprocess, the demo data builder, and (slow) the packaged model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cotune.space.search_space import Config
+from cotune.train import TrialFailedError, build_demo_data
+from cotune.train.demo_data import HELD_OUT, N_CHOICES, TRIVIA_DOMAINS, multiple_choice_rows
+from cotune.trial import Result
+
+from .conftest import save_tiny_model
+
+MIX = {"alpha": 0.6, "beta": 0.0, "gamma": 0.4}
+
+
+def test_subprocess_trial_matches_in_process(make_objective):
+    config = Config(MIX, {"lora_rank": 2, "lora_layers": 1})
+    isolated = make_objective(in_process=False, small_budget=1, timeout_s=300)(config, 3)
+    assert isinstance(isolated, Result)
+    assert isolated.cost == 3.0 and list(isolated.curve) == [1.0, 3.0]
+    local = make_objective(small_budget=1)(config, 3)
+    assert isolated.score == local.score and isolated.info["train_loss"] == local.info["train_loss"]
+
+
+def test_subprocess_failure_carries_the_error_text(make_objective, tmp_path):
+    objective = make_objective(model_path=str(save_tiny_model(tmp_path / "nan", nan=True)), in_process=False)
+    with pytest.raises(TrialFailedError, match="TrainingDivergedError: training loss is nan"):
+        objective(Config(MIX, {}), 2)
+
+
+def test_demo_data_is_built_once_and_well_formed(tmp_path):
+    demo = build_demo_data(tmp_path)
+    assert list(demo.domains) == [*TRIVIA_DOMAINS, "countries", "python_docs"]
+    assert all(demo.sizes[name] > 100 for name in demo.domains)
+    rows = [json.loads(line) for line in open(demo.eval_multiple_choice)]
+    assert len(rows) == demo.sizes["eval_multiple_choice"] > 1000
+    for row in rows[:50]:
+        assert len(row["choices"]) == N_CHOICES == len(set(row["choices"])) and 0 <= row["answer"] < N_CHOICES
+    held_out_questions = {row["question"] for row in rows}
+    for name in [*TRIVIA_DOMAINS, "countries"]:
+        train_questions = {json.loads(line)["prompt"] for line in open(demo.domains[name])}
+        assert not train_questions & held_out_questions  # the task is held out from training
+    assert build_demo_data(tmp_path) == demo  # second call reuses the files
+
+
+def test_distractors_are_deterministic_and_never_right():
+    import random
+
+    items = [(f"q{i}", [f"a{i}", f"A{i}!"]) for i in range(10)]
+    rows = multiple_choice_rows(items, random.Random("0/x"))
+    assert rows == multiple_choice_rows(items, random.Random("0/x"))
+    for (question, answers), row in zip(items, rows):
+        assert row["choices"][row["answer"]] == answers[0]
+        assert sum(c in (answers[0],) for c in row["choices"]) == 1
+    assert HELD_OUT and not set(HELD_OUT) & {c for cats in TRIVIA_DOMAINS.values() for c in cats}
+
+
+@pytest.mark.slow
+def test_packaged_smollm2_learns_on_demo_data(tmp_path_factory):
+    from cotune.train import default_cache_dir, demo_objective
+
+    objective = demo_objective(cache_dir=str(default_cache_dir()), n_examples=64, n_eval=20, in_process=True,
+                               learning_rate=2e-3, warmup_steps=2)
+    assert objective.n_layers() == 30
+    result = objective(Config({"countries": 0.5, "us_geography": 0.5}, {"lora_rank": 8}), 12)
+    losses = result.info["train_loss"]
+    assert sum(losses[-4:]) / 4 < sum(losses[:4]) / 4
+    assert 0.0 <= result.score <= 1.0 and result.cost == 12.0
