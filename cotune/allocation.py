@@ -52,7 +52,7 @@ def choose_n_init(n_done: int, *, total: float, full: float, small: float, n_con
 
 
 def pilot_size(dim: int, *, total: float, full: float, small: float, n_confirm: int) -> int:
-    """Full runs made before the learning curve is trusted: enough for 3-fold cross-validation
-    on a few subset sizes, at most half of what the budget allows."""
+    """Full runs made before the learning curve is trusted: one per dimension plus one (a usual
+    GP initial design), at most half of what the budget allows, at least three."""
     top = max_full_runs(total=total, full=full, small=small, n_confirm=n_confirm)
-    return max(1, min(max(6, dim // 2), max(3, top // 2), top))
+    return max(1, min(max(3, min(dim + 1, top // 2)), top))

@@ -8,6 +8,9 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+from cotune.trial import TrialState
 
 
 def _csv(text: str) -> list[str]:
@@ -74,6 +77,126 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    from cotune.demo import DemoSettings
+
+    p = sub.add_parser(
+        "demo", help="JoBS on real LoRA fine-tuning of the packaged SmolLM2-135M (CPU, about 15 minutes)",
+        description="Optimise the data mixture and LoRA configuration of SmolLM2-135M-Instruct on packaged "
+                    "trivia, country and Python-documentation data, scored on held-out trivia questions. "
+                    "Re-running resumes the stored study.",
+    )
+    for field in dataclasses.fields(DemoSettings):
+        p.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default), default=field.default,
+                       help=f"{field.metadata['help']} (default {field.default})")
+    p.add_argument("--storage", default="cotune-demo.db", help="SQLite file of the study (default cotune-demo.db)")
+    p.set_defaults(func=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from cotune.demo import DemoSettings, run_demo
+
+    settings = DemoSettings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(DemoSettings)})
+    console = Console()
+    console.print(f"cotune demo: {settings.n_init} full runs of {settings.full_budget:g} steps, "
+                  f"{settings.n_short} short runs of {settings.small_budget:g} steps, {settings.n_confirm} "
+                  f"confirmation runs (total {settings.total_budget:g} steps); study in {args.storage}")
+    result = run_demo(settings, storage=args.storage)
+    _print_answer(console, result.study, args.storage)
+    return 0
+
+
+def _add_inspect(sub: argparse._SubParsersAction) -> None:
+    for name, helptext, func in (
+        ("status", "show a stored study's progress, best score and baseline", _status),
+        ("best", "print a stored study's best configuration and its peft LoraConfig as JSON", _best),
+    ):
+        p = sub.add_parser(name, help=helptext, description=helptext)
+        p.add_argument("storage", help="SQLite file of the study")
+        p.add_argument("--study-name", default=None, help="study in the file (default: its only or first study)")
+        p.set_defaults(func=func)
+
+
+def _load(args: argparse.Namespace):
+    from cotune.storage import Storage
+    from cotune.study import Study
+
+    if not Path(args.storage).is_file():
+        raise SystemExit(f"cotune {args.command}: no study file {args.storage!r}")
+    storage = Storage(args.storage)
+    names = storage.study_names()
+    if not names:
+        raise SystemExit(f"cotune {args.command}: {args.storage!r} holds no study")
+    return Study.load(storage, args.study_name or names[0])
+
+
+def _status(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    study = _load(args)
+    trials = study.trials
+    counts = {state.value: sum(t.state is state for t in trials) for state in TrialState}
+    console = Console()
+    s = study.settings
+    console.print(f"study {study.study_name!r} ({s.method}), {len(trials)} trials: "
+                  + ", ".join(f"{n} {k}" for k, n in counts.items() if n))
+    console.print(f"budget spent {study.spent:g} of {s.total_budget:g} {s.budget_unit} "
+                  f"(full runs {s.full_budget:g}, short runs {s.small_budget:g})")
+    _print_scores(console, study)
+    return 0
+
+
+def _best(args: argparse.Namespace) -> int:
+    study = _load(args)
+    best = study.best
+    if best is None:
+        raise SystemExit(f"cotune best: no full run of {args.storage!r} has completed yet")
+    out = {"score": best.score, "baseline_score": study.baseline.score if study.baseline else None,
+           "trial": best.number, "mixture": best.config.mixture, "params": best.config.params}
+    if "lora_rank" in best.config.params:
+        from cotune.train import params_to_lora_dict
+
+        layers = study.space.params.get("lora_layers")
+        n_layers = layers.high if layers is not None else 1
+        out["peft_lora_config"] = params_to_lora_dict(best.config.params, n_layers)
+    print(json.dumps(out, indent=2, default=str))
+    return 0
+
+
+def _print_scores(console, study) -> None:
+    best, baseline = study.best, study.baseline
+    if best is None:
+        console.print("no full run has completed yet")
+        return
+    line = f"best measured score {best.score:.4f} (trial {best.number})"
+    if baseline is not None:
+        line += f", baseline (default configuration) {baseline.score:.4f}, gain {best.score - baseline.score:+.4f}"
+    console.print(line)
+
+
+def _print_answer(console, study, storage: str) -> None:
+    from rich.table import Table
+
+    best = study.best
+    _print_scores(console, study)
+    if best is None:
+        return
+    table = Table(title="best configuration (measured at the full budget)")
+    table.add_column("setting")
+    table.add_column("best", justify="right")
+    table.add_column("baseline", justify="right")
+    default = study.space.default_config()
+    for domain, weight in best.config.mixture.items():
+        table.add_row(f"mixture: {domain}", f"{weight:.3f}", f"{default.mixture[domain]:.3f}")
+    for name, value in best.config.params.items():
+        fmt = (lambda v: f"{v:.4g}") if isinstance(value, float) else str
+        table.add_row(name, fmt(value), fmt(default.params[name]))
+    console.print(table)
+    console.print(f"study stored in {storage}; `cotune best {storage}` prints it with its peft LoraConfig")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `cotune` command."""
     parser = argparse.ArgumentParser(
@@ -81,7 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every trial")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_demo(sub)
     _add_bench(sub)
+    _add_inspect(sub)
     return parser
 
 

@@ -26,7 +26,7 @@ class StudySettings:
         default="auto", metadata={"help": "full runs that teach the predictor, or 'auto' to minimise the regret bound"}
     )
     n_confirm: int = dataclasses.field(
-        default=2, metadata={"help": "final full runs confirming the best short-run configurations, k"}
+        default=3, metadata={"help": "final full runs confirming the best short-run configurations, k"}
     )
     seed: int = dataclasses.field(default=0, metadata={"help": "seed of every random choice"})
     budget_unit: Literal["seconds", "steps", "tokens"] = dataclasses.field(

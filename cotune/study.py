@@ -11,7 +11,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from cotune.exceptions import CotuneError, StudyMismatchError, TrialStateError
+from cotune.exceptions import CotuneError, StorageError, StudyMismatchError, TrialStateError
 from cotune.methods import make_method
 from cotune.methods.base import History
 from cotune.settings import StudySettings
@@ -45,7 +45,7 @@ class Study:
         small_budget: float | None = None,
         method: str = "jobs",
         n_init: int | str = "auto",
-        n_confirm: int = 2,
+        n_confirm: int = 3,
         seed: int = 0,
         budget_unit: str = "steps",
         kernel: str = "matern",
@@ -63,6 +63,22 @@ class Study:
         self.storage = storage if isinstance(storage, Storage) else Storage(storage)
         self._study_id = self._create_or_resume()
         self.method = make_method(self.settings.method, space, self.settings)
+
+    @classmethod
+    def load(cls, storage: str | Path | Storage, study_name: str = "cotune") -> Study:
+        """Open a stored study with the space and settings it was created with.
+
+        Raises:
+            StorageError: the storage holds no study called ``study_name``.
+        """
+        store = storage if isinstance(storage, Storage) else Storage(storage)
+        found = store.find_study(study_name)
+        if found is None:
+            names = ", ".join(store.study_names()) or "none"
+            raise StorageError(f"no study named {study_name!r} in {store.url!r} (studies there: {names})")
+        _, space, settings = found
+        return cls(SearchSpace.from_dict(space), storage=store, study_name=study_name,
+                   **StudySettings.from_dict(settings).to_dict())
 
     def _create_or_resume(self) -> int:
         found = self.storage.find_study(self.study_name)

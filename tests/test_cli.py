@@ -33,3 +33,37 @@ def test_bench_rejects_unknown_names():
 def test_help_runs_as_a_command():
     done = subprocess.run([sys.executable, "-m", "cotune.cli", "--help"], capture_output=True, text=True, check=True)
     assert "bench" in done.stdout
+
+
+def test_status_and_best_read_a_stored_study(tmp_path, capsys):
+    import cotune
+    from cotune.bench.landscapes import make_landscape
+
+    landscape = make_landscape("lora-mix", curve_budgets=(10.0,))
+    db = tmp_path / "study.db"
+    result = cotune.optimize(landscape, landscape.space, total_budget=500, full_budget=100, method="random",
+                             storage=db)
+    assert main(["status", str(db)]) == 0
+    status = capsys.readouterr().out
+    assert "5 trials: 5 complete" in status and "baseline (default configuration)" in status
+    assert main(["best", str(db)]) == 0
+    best = json.loads(capsys.readouterr().out)
+    assert best["score"] == result.best.score and best["trial"] == result.best.number
+    assert best["peft_lora_config"]["r"] == result.best.config.params["lora_rank"]
+    assert best["mixture"] == result.best.config.mixture
+
+
+def test_status_of_a_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match="no study file"):
+        main(["status", str(tmp_path / "nope.db")])
+
+
+def test_study_load_rebuilds_space_and_settings(tmp_path, space):
+    import cotune
+
+    db = tmp_path / "s.db"
+    cotune.Study(space, method="random", total_budget=300, full_budget=100, seed=4, storage=db, study_name="x")
+    loaded = cotune.Study.load(db, "x")
+    assert loaded.space == space and loaded.settings.seed == 4
+    with pytest.raises(cotune.StorageError, match="no study named 'y'.*studies there: x"):
+        cotune.Study.load(db, "y")

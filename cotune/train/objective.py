@@ -101,6 +101,7 @@ def demo_objective(
     small_budget: float | None = None,
     n_examples: int = 256,
     n_eval: int = 100,
+    metric: str = "accuracy",
     domains: list[str] | None = None,
     cache_dir: str | None = None,
     seed: int = 0,
@@ -119,6 +120,7 @@ def demo_objective(
         small_budget: Also evaluate here during longer runs (the study's small budget).
         n_examples: Training examples per trial, split by the mixture.
         n_eval: Evaluation questions.
+        metric: ``"accuracy"``, ``"accuracy_norm"`` or ``"prob_correct"`` (smoother with few questions).
         domains: A subset of the demo domains (default all six).
         cache_dir: Cache root for the built data and the dequantised model.
         seed: Seed of data sampling, adapter initialisation and the evaluation distractors.
@@ -137,7 +139,8 @@ def demo_objective(
     return TrainingObjective(
         model=smollm2_model_config(cache_dir=cache_dir),
         data=DataConfig(domains={name: demo.domains[name] for name in chosen}, n_examples=n_examples, max_length=128),
-        evaluation=EvalConfig(kind="multiple_choice", path=demo.eval_multiple_choice, n_examples=n_eval, batch_size=16),
+        evaluation=EvalConfig(kind="multiple_choice", path=demo.eval_multiple_choice, n_examples=n_eval, batch_size=16,
+                              metric=metric),
         train=TrainConfig(budget_unit=budget_unit, small_budget=small_budget, seed=seed, timeout_s=timeout_s, **train),
         in_process=in_process,
     )
