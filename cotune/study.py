@@ -62,6 +62,7 @@ class Study:
         self.study_name = study_name
         self.storage = storage if isinstance(storage, Storage) else Storage(storage)
         self._study_id = self._create_or_resume()
+        self._orphans_requeued = False
         self.method = make_method(self.settings.method, space, self.settings)
 
     @classmethod
@@ -98,11 +99,21 @@ class Study:
                 f"study {self.study_name!r} in {self.storage.url!r} was created with other settings ({changes}); "
                 "use a new storage file or study_name, or the original settings"
             )
-        requeued = self.storage.requeue_running(study_id)
+        return study_id
+
+    def _requeue_orphans(self) -> None:
+        """Queue again the trials a previous process left running (once, before this one asks).
+
+        Done on the first `ask`, not on opening, so that inspecting a study another process is
+        running (`cotune status`) never touches its trials.
+        """
+        if self._orphans_requeued:
+            return
+        self._orphans_requeued = True
+        requeued = self.storage.requeue_running(self._study_id)
         if requeued:
             logger.warning("resuming %r: trials %s were running when the last process stopped; queued again",
                            self.study_name, requeued)
-        return study_id
 
     # ------------------------------------------------------------------ views
     @property
@@ -144,6 +155,7 @@ class Study:
         While trials are running, another call proposes a different configuration, so several
         workers can be fed at once.
         """
+        self._requeue_orphans()
         for trial in self.trials:
             if trial.state is TrialState.WAITING:
                 self.storage.update_trial(self._study_id, trial.number, state=TrialState.RUNNING,

@@ -104,3 +104,13 @@ def test_missing_folder_and_bad_url_are_clear_errors(tmp_path):
     with pytest.raises(cotune.StorageError, match="unsupported storage URL"):
         cotune.Storage("postgresql://localhost/db")
 
+
+
+def test_opening_a_study_to_inspect_it_leaves_running_trials_alone(space, tmp_path):
+    db = tmp_path / "study.db"
+    runner = cotune.Study(space, method="random", storage=db, **BUDGETS)
+    trial = runner.ask()
+    inspector = cotune.Study.load(db)
+    assert inspector.trials[0].state is cotune.TrialState.RUNNING and inspector.best is None
+    runner.tell(trial, 0.5)  # the running process can still finish its trial
+    assert inspector.best.score == 0.5
