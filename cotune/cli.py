@@ -108,6 +108,29 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run or resume the study a YAML file describes",
+                       description="Run the study of a YAML file (model, data, evaluation, train, space, study; "
+                                   "see examples/). Re-running resumes it from its storage.")
+    p.add_argument("file", help="the study file")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from cotune.exceptions import SettingsError
+    from cotune.study_file import load_study_file, run_study_file
+
+    try:
+        storage = load_study_file(args.file).study.storage
+        result = run_study_file(args.file)
+    except SettingsError as err:
+        raise SystemExit(f"cotune run: {err}") from None
+    _print_answer(Console(), result.study, storage)
+    return 0
+
+
 def _add_inspect(sub: argparse._SubParsersAction) -> None:
     for name, helptext, func in (
         ("status", "show a stored study's progress, best score and baseline", _status),
@@ -205,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log every trial")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_demo(sub)
+    _add_run(sub)
     _add_bench(sub)
     _add_inspect(sub)
     return parser

@@ -1,0 +1,167 @@
+"""Studies from YAML files (`cotune run study.yaml`): model, domains, evaluation, space, budgets, method.
+
+The file is validated by pydantic against the training backend's settings dataclasses, so every
+unknown key and bad value is reported with the file, the key path and the reason. The word
+``packaged`` stands for the offline demo: the packaged SmolLM2-135M as ``model``, the demo
+domains as ``data.domains`` and its held-out questions as ``evaluation.path``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+import yaml
+
+from cotune.exceptions import SettingsError
+from cotune.train.config import DataConfig, EvalConfig, ModelConfig, TrainConfig
+
+PACKAGED = "packaged"
+
+
+class _Strict(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+
+class SpaceSection(_Strict):
+    """The joint space: `cotune.lora_space` over the data domains."""
+
+    n_layers: int | Literal["auto"] = pydantic.Field("auto", description="the model's layer count, or auto to read it")
+    max_rank: int = pydantic.Field(256, ge=2, description="largest LoRA rank searched")
+
+
+class StudySection(_Strict):
+    """Budgets, method and storage, as `cotune.Study` takes them."""
+
+    method: str = "jobs"
+    total_budget: float
+    full_budget: float
+    small_budget: float | None = None
+    budget_unit: Literal["seconds", "steps", "tokens"] = "steps"
+    n_init: int | Literal["auto"] = "auto"
+    n_confirm: int = 3
+    seed: int = 0
+    kernel: Literal["matern", "deep"] = "matern"
+    acquisition: Literal["ucb", "logei"] = "ucb"
+    storage: str = "cotune-study.db"
+    study_name: str = "cotune"
+
+
+class StudyFile(_Strict):
+    """The whole file."""
+
+    model: dict[str, Any] | Literal["packaged"]
+    data: dict[str, Any]
+    evaluation: dict[str, Any]
+    train: dict[str, Any] = {}
+    space: SpaceSection = SpaceSection()
+    study: StudySection
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedStudy:
+    """A validated study file, with relative paths resolved against the file's folder."""
+
+    model: ModelConfig
+    data: DataConfig
+    evaluation: EvalConfig
+    train: TrainConfig
+    space: SpaceSection
+    study: StudySection
+
+
+def _format(path: Path, err: pydantic.ValidationError) -> str:
+    lines = [f"{path}: invalid study file"]
+    for item in err.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"  {key}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def _validate(path: Path, section: str, cls: type, values: dict[str, Any]) -> Any:
+    """Validate one section against a settings dataclass, unknown keys rejected."""
+    wrapper = pydantic.create_model(cls.__name__, __config__=pydantic.ConfigDict(extra="forbid"), **{section: (cls, ...)})
+    try:
+        return getattr(wrapper.model_validate({section: values}), section)
+    except pydantic.ValidationError as err:
+        raise SettingsError(_format(path, err)) from None
+
+
+def load_study_file(path: str | Path) -> LoadedStudy:
+    """Read and validate a study file.
+
+    Raises:
+        SettingsError: the file is missing, is not YAML, or has unknown keys or bad values
+            (the message names the file, the key and the reason).
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise SettingsError(f"cannot read study file {path}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise SettingsError(f"{path} is not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{path}: a study file is a mapping with model, data, evaluation and study keys")
+    try:
+        parsed = StudyFile.model_validate(raw)
+    except pydantic.ValidationError as err:
+        raise SettingsError(_format(path, err)) from None
+    base = path.resolve().parent
+    demo = None
+    if parsed.model == PACKAGED or parsed.data.get("domains") == PACKAGED or parsed.evaluation.get("path") == PACKAGED:
+        from cotune.train.demo_data import build_demo_data
+
+        demo = build_demo_data(seed=parsed.study.seed)
+    if parsed.model == PACKAGED:
+        from cotune.train.model import smollm2_model_config
+
+        model = smollm2_model_config()
+    else:
+        model = _validate(path, "model", ModelConfig, parsed.model)
+    data = dict(parsed.data)
+    if data.get("domains") == PACKAGED:
+        data["domains"] = dict(demo.domains)
+    elif isinstance(data.get("domains"), dict):
+        data["domains"] = {name: str(base / p) for name, p in data["domains"].items()}
+    evaluation = dict(parsed.evaluation)
+    if evaluation.get("path") == PACKAGED:
+        evaluation["path"] = demo.eval_multiple_choice
+    elif isinstance(evaluation.get("path"), str):
+        evaluation["path"] = str(base / evaluation["path"])
+    train = dict(parsed.train)
+    train.setdefault("budget_unit", parsed.study.budget_unit)
+    train.setdefault("small_budget", parsed.study.small_budget)
+    train.setdefault("seed", parsed.study.seed)
+    if train["budget_unit"] != parsed.study.budget_unit:
+        raise SettingsError(f"{path}: train.budget_unit ({train['budget_unit']}) differs from study.budget_unit "
+                            f"({parsed.study.budget_unit}); set it in study only")
+    storage = Path(parsed.study.storage)
+    study = parsed.study.model_copy(update={"storage": str(storage if storage.is_absolute() else base / storage)})
+    return LoadedStudy(
+        model=model,
+        data=_validate(path, "data", DataConfig, data),
+        evaluation=_validate(path, "evaluation", EvalConfig, evaluation),
+        train=_validate(path, "train", TrainConfig, train),
+        space=parsed.space,
+        study=study,
+    )
+
+
+def run_study_file(path: str | Path, *, progress: bool = True):
+    """Run (or resume) the study a file describes; returns its `OptimizeResult`."""
+    from cotune.space.lora import lora_space
+    from cotune.study import Study
+    from cotune.train.objective import TrainingObjective
+
+    loaded = load_study_file(path)
+    objective = TrainingObjective(model=loaded.model, data=loaded.data, evaluation=loaded.evaluation,
+                                  train=loaded.train)
+    n_layers = objective.n_layers() if loaded.space.n_layers == "auto" else loaded.space.n_layers
+    space = lora_space(objective.domains, n_layers, max_rank=loaded.space.max_rank)
+    settings = loaded.study.model_dump()
+    storage, name = settings.pop("storage"), settings.pop("study_name")
+    study = Study(space, storage=storage, study_name=name, **settings)
+    return study.optimize(objective, progress=progress)

@@ -1,0 +1,73 @@
+"""Study files: validation with file, key and reason; paths; the examples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cotune.cli import main
+from cotune.exceptions import SettingsError
+from cotune.study_file import load_study_file
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+VALID = """
+model: {name_or_path: /models/m}
+data: {domains: {a: a.jsonl, b: sub/b.jsonl}, n_examples: 64}
+evaluation: {kind: loss, path: eval.jsonl}
+study: {total_budget: 100, full_budget: 10, small_budget: 2, storage: s.db}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "study.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_valid_file_resolves_paths_against_its_folder(tmp_path):
+    loaded = load_study_file(write(tmp_path, VALID))
+    assert loaded.data.domains == {"a": str(tmp_path / "a.jsonl"), "b": str(tmp_path / "sub" / "b.jsonl")}
+    assert loaded.evaluation.path == str(tmp_path / "eval.jsonl")
+    assert loaded.study.storage == str(tmp_path / "s.db")
+    assert loaded.train.small_budget == 2 and loaded.train.budget_unit == "steps"
+    assert loaded.space.n_layers == "auto"
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda t: t + "extra_key: 1\n", "extra_key: Extra inputs are not permitted"),
+        (lambda t: t.replace("n_examples: 64", "n_exampels: 64"), "data.n_exampels: Unexpected keyword argument"),
+        (lambda t: t.replace("kind: loss", "kind: bleu"), "evaluation.kind"),
+        (lambda t: t.replace("total_budget: 100", "total_budget: lots"), "study.total_budget: Input should be a valid number"),
+        (lambda t: t.replace("{name_or_path: /models/m}", "{name_or_path: /m, dtype: float16}"), "model.dtype"),
+        (lambda t: t.replace("study:", "stud:"), "study: Field required"),
+    ],
+)
+def test_bad_files_name_the_file_the_key_and_the_reason(tmp_path, edit, message):
+    path = write(tmp_path, edit(VALID))
+    with pytest.raises(SettingsError) as info:
+        load_study_file(path)
+    assert str(path) in str(info.value) and message in str(info.value)
+
+
+def test_not_yaml_or_missing(tmp_path):
+    with pytest.raises(SettingsError, match="not valid YAML"):
+        load_study_file(write(tmp_path, "model: [unclosed"))
+    with pytest.raises(SettingsError, match="cannot read study file"):
+        load_study_file(tmp_path / "none.yaml")
+
+
+def test_cli_run_reports_a_bad_file(tmp_path):
+    with pytest.raises(SystemExit, match="invalid study file"):
+        main(["run", str(write(tmp_path, VALID + "oops: 1\n"))])
+
+
+def test_examples_are_valid():
+    demo = load_study_file(EXAMPLES / "demo-cpu.yaml")
+    assert demo.model.gguf_file.endswith(".gguf") and len(demo.data.domains) == 6
+    assert demo.study.total_budget == 4 * 20 + 10 * 5 + 2 * 20
+    paper = load_study_file(EXAMPLES / "llama3-8b-gpu.yaml")
+    assert len(paper.data.domains) == 10 and paper.study.full_budget == 1000 and paper.study.n_init == 30
+    assert paper.study.total_budget == 30 * 1000 + 70 * 50 + 3 * 1000
