@@ -37,6 +37,6 @@ def test_never_fewer_than_already_done():
     assert choose_n_init(40, dim=10, error=lambda n: 0.2, **BUDGETS) == 40
 
 
-@pytest.mark.parametrize("dim, total, expected", [(14, 3000.0, 7), (4, 3000.0, 6), (30, 800.0, 3)])
+@pytest.mark.parametrize("dim, total, expected", [(14, 3000.0, 13), (4, 3000.0, 5), (30, 800.0, 3), (14, 2000.0, 8)])
 def test_pilot_size(dim, total, expected):
     assert pilot_size(dim, total=total, full=100.0, small=5.0, n_confirm=2) == expected

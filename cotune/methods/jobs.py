@@ -82,8 +82,8 @@ class JobsMethod(Method):
             from cotune.predictor import Predictor
 
             X, small, full = self._arrays(pairs)
-            predictor = Predictor(seed=self.settings.seed).fit(X, small, full)
-            cv = predictor.cross_validate(X, small, full)
+            predictor = Predictor(seed=self.settings.seed).fit(X, small, full, cross_validate=True)
+            cv = predictor.cv_rmse
             self._predictors = {key: (predictor, cv)}
             self._attrs.update(predictor_cv_rmse=cv, predictor_pairs=len(pairs))
         return self._predictors[key]
