@@ -40,9 +40,9 @@ class AcquisitionOptions:
     """How hard to optimise the acquisition function (restarts, raw samples, iterations)."""
 
     kind: str = "ucb"
-    num_restarts: int = 2
+    num_restarts: int = 1
     raw_samples: int = 256
-    maxiter_alternating: int = 4
+    maxiter_alternating: int = 3
 
     def __post_init__(self) -> None:
         if self.kind not in ("ucb", "logei"):

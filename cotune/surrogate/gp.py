@@ -144,7 +144,9 @@ def build_gp(
     if fit:
         mll = ExactMarginalLogLikelihood(model.likelihood, model)
         try:
-            fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": 200}})
+            # From a warm start one attempt is enough: no random restarts when L-BFGS merely warns.
+            attempts = 5 if warm_start is None else 1
+            fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": 200}}, max_attempts=attempts)
         except Exception:  # noqa: BLE001 - fall back to the starting hyperparameters, never stop the study
             if warm_start is None:
                 raise
