@@ -40,9 +40,9 @@ def run_study(study: Study, objective: Objective, *, n_workers: int = 1, progres
                     break
                 done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
                 for future in done:
-                    finished = study.tell(running.pop(future), future.result())
+                    study.tell(running.pop(future), future.result())
                     if bar is not None:
-                        bar.update(finished)
+                        bar.update()
         except KeyboardInterrupt:
             for trial in running.values():
                 study.requeue(trial)
@@ -83,7 +83,7 @@ class _Progress:
         best_text = "-" if best is None else f"{best.score:.4g}"
         return f"trials {len(trials)}  best {best_text}"
 
-    def update(self, trial: Trial) -> None:
+    def update(self) -> None:
         self.progress.update(self.task, completed=self.study.spent, status=self._status())
 
     def close(self) -> None:
