@@ -11,6 +11,7 @@ correct it. Observations carry Gaussian noise seeded by the configuration, budge
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 
 import numpy as np
@@ -47,7 +48,7 @@ class LoraMixtureLandscape:
     _best_switches = (True, False, True, True, False)
     _best_dropout = 0.1
 
-    @property
+    @functools.cached_property
     def space(self) -> SearchSpace:
         """The search space: `cotune.lora_space` over the domains."""
         return lora_space(list(self.domains), self.n_layers)

@@ -83,9 +83,8 @@ class JobsMethod(Method):
 
             X, small, full = self._arrays(pairs)
             predictor = Predictor(seed=self.settings.seed).fit(X, small, full, cross_validate=True)
-            cv = predictor.cv_rmse
-            self._predictors = {key: (predictor, cv)}
-            self._attrs.update(predictor_cv_rmse=cv, predictor_pairs=len(pairs))
+            self._predictors = {key: predictor}
+            self._attrs.update(predictor_cv_rmse=predictor.cv_rmse, predictor_pairs=len(pairs))
         return self._predictors[key]
 
     def _arrays(self, pairs: list[Pair]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -94,12 +93,11 @@ class JobsMethod(Method):
 
     def predict(self, pairs: list[Pair], configs: list[Config], small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """F's full-score mean and noise variance (ensemble spread plus cross-validated error)."""
-        fitted = self.predictor(pairs)
-        if fitted is None:
+        predictor = self.predictor(pairs)
+        if predictor is None:
             raise RuntimeError("the predictor needs at least 3 full runs with a short-run score")
-        predictor, cv = fitted
         mean, var = predictor.predict(self.space.encode_many(configs), small)
-        return mean, var + cv**2
+        return mean, var + predictor.cv_rmse**2
 
     # ------------------------------------------------------------------ budget split
     def n_init(self, history: History, pairs: list[Pair]) -> int:
