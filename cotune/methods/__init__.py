@@ -14,6 +14,11 @@ METHODS: dict[str, str] = {
     "jobs": "cotune.methods.jobs:JobsMethod",
     "random": "cotune.methods.random:RandomMethod",
     "bo": "cotune.methods.bo:BOMethod",
+    "bo-data": "cotune.methods.bo_data:BODataMethod",
+    "bo-model": "cotune.methods.bo_model:BOModelMethod",
+    "alternating": "cotune.methods.alternating:AlternatingMethod",
+    "hyperband": "cotune.methods.hyperband:HyperbandMethod",
+    "mfms": "cotune.methods.mfms:MFMSMethod",
 }
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from cotune.methods.base import History, Method, TrialRequest, step_seed
 from cotune.settings import StudySettings
+from cotune.space.blocks import Block, block_space, join
 from cotune.space.design import initial_design
-from cotune.space.search_space import SearchSpace
+from cotune.space.search_space import Config, SearchSpace
 from cotune.surrogate.acquisition import AcquisitionOptions
 from cotune.surrogate.proposer import Proposer
 from cotune.trial import Role
@@ -23,32 +26,53 @@ class BOMethod(Method):
     """Bayesian optimisation over the joint space where every trial is a full run.
 
     The baseline and a Sobol design first, then IGP-UCB (or log-EI) proposals from an ARD
-    Matérn-5/2 GP (or a deep kernel) fitted to the measured full-budget scores.
+    Matérn-5/2 GP (or a deep kernel) fitted to the measured full-budget scores. Subclasses that
+    set ``block`` search only the mixture or only the model parameters, the other block staying
+    at the baseline's values.
     """
 
     name = "bo"
+    #: The block searched; None for the joint space.
+    block: ClassVar[Block | None] = None
 
     def __init__(self, space: SearchSpace, settings: StudySettings) -> None:
         super().__init__(space, settings)
+        self.searched = space if self.block is None else block_space(space, self.block)
         self.proposer = Proposer(space, kernel=settings.kernel, options=AcquisitionOptions(kind=settings.acquisition))
+
+    def design(self) -> list[Config]:
+        """The baseline then Sobol points of the searched block (the rest at the baseline's values)."""
+        s = self.settings
+        n_init = s.n_init if s.n_init != "auto" else default_n_init(self.searched, s)
+        design = initial_design(self.searched, n_init, s.seed)
+        if self.block is None:
+            return design
+        default = self.space.default_config()
+        return [join(config, default, self.block) for config in design]
 
     def ask(self, history: History) -> TrialRequest | None:
         budget = self.settings.full_budget
         if not history.fits(budget):
             return None
-        n_init = self.settings.n_init if self.settings.n_init != "auto" else default_n_init(self.space, self.settings)
         used = history.used_keys(budget)
-        for config in initial_design(self.space, n_init, self.settings.seed):
+        for config in self.design():
             if config.key() not in used:
                 return TrialRequest(config, budget, Role.FULL)
         done = [t for t in history.complete(budget) if t.score is not None]
         if not done:
             return None
+        block, base = self.search_block(history)
         X = self.space.encode_many([t.config for t in done])
         y = np.array([t.score for t in done])
         pending = self.space.encode_many([t.config for t in history.pending])
         config = self.proposer.propose(
             X, y, np.zeros(len(y)), X_pending=pending, exclude=used,
-            seed=step_seed(self.settings.seed, len(history.trials)),
+            seed=step_seed(self.settings.seed, len(history.trials)), block=block, base=base,
         )
         return TrialRequest(config, budget, Role.FULL)
+
+    def search_block(self, history: History) -> tuple[Block | None, Config | None]:
+        """The block the next proposal searches and the configuration holding the other block."""
+        if self.block is None:
+            return None, None
+        return self.block, self.space.default_config()

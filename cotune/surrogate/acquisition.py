@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
+from collections.abc import Callable, Container, Mapping
 
 import numpy as np
 import torch
 from botorch.acquisition.analytic import _log_ei_helper
 from botorch.acquisition.acquisition import AcquisitionFunction
+from botorch.acquisition.fixed_feature import FixedFeatureAcquisitionFunction
 from botorch.exceptions import BotorchWarning
 from botorch.generation.gen import gen_candidates_scipy
 from botorch.optim.optimize import OptimizeAcqfInputs
@@ -19,7 +21,7 @@ from botorch.utils.transforms import t_batch_mode_transform
 
 from cotune.exceptions import CotuneError
 from cotune.space.design import random_encoded
-from cotune.space.search_space import SearchSpace
+from cotune.space.search_space import Config, SearchSpace
 from cotune.surrogate.gp import DTYPE, FittedGP, build_gp
 
 
@@ -141,13 +143,23 @@ def with_pending(gp: FittedGP, X: np.ndarray, y: np.ndarray, yvar: np.ndarray, X
     )
 
 
+def fix_features(acqf: AcquisitionFunction, dim: int, fixed: Mapping[int, float]) -> AcquisitionFunction:
+    """``acqf`` (over ``dim`` columns) as a function of the columns not in ``fixed``, in order;
+    the fixed columns take their given values (a block held still, or a fidelity)."""
+    if not fixed:
+        return acqf
+    columns = sorted(fixed)
+    return FixedFeatureAcquisitionFunction(acqf, d=dim, columns=columns, values=[float(fixed[c]) for c in columns])
+
+
 def optimize_acquisition(
     acqf: AcquisitionFunction,
     space: SearchSpace,
     *,
     seed: int,
-    exclude: set[str],
+    exclude: Container[str],
     options: AcquisitionOptions,
+    embed: Callable[[Config], Config] | None = None,
 ) -> np.ndarray:
     """Maximise ``acqf`` over the joint space and return the best *trainable* encoded point (``d``).
 
@@ -157,7 +169,8 @@ def optimize_acquisition(
     as an equality constraint; large integer ranges relaxed), as `optimize_acqf_mixed_alternating`
     does but without its slow hit-and-run start. The result is rounded to the configuration
     actually trained; if that is one of ``exclude`` (failed or already run), the best of the
-    random candidates not excluded is used instead.
+    random candidates not excluded is used instead. When ``space`` is a block of the joint
+    space, ``embed`` maps its configurations to the joint ones whose keys ``exclude`` holds.
     """
     d = space.dim
     bounds = torch.stack([torch.zeros(d, dtype=DTYPE), torch.ones(d, dtype=DTYPE)])
@@ -192,14 +205,21 @@ def optimize_acquisition(
             if bool((best_values - before < 1e-6).all()):
                 break
     point = space.round(best_X[best_values.argmax()].detach().numpy())
-    if space.decode(point).key() not in exclude:
+    embed = embed or (lambda config: config)
+
+    def allowed(p: np.ndarray) -> bool:
+        return embed(space.decode(p)).key() not in exclude
+
+    if allowed(point):
         return point
-    return _best_random(acqf, space, seed=seed, exclude=exclude, n=options.raw_samples)
+    return _best_random(acqf, space, seed=seed, allowed=allowed, n=options.raw_samples)
 
 
-def _best_random(acqf: AcquisitionFunction, space: SearchSpace, *, seed: int, exclude: set[str], n: int) -> np.ndarray:
+def _best_random(
+    acqf: AcquisitionFunction, space: SearchSpace, *, seed: int, allowed: Callable[[np.ndarray], bool], n: int
+) -> np.ndarray:
     rng = np.random.default_rng([seed, 1])
-    points = [p for p in random_encoded(space, n, rng) if space.decode(p).key() not in exclude]
+    points = [p for p in random_encoded(space, n, rng) if allowed(p)]
     if not points:
         raise CotuneError("every sampled configuration was already tried; the space may be exhausted")
     X = torch.as_tensor(np.stack(points), dtype=DTYPE).unsqueeze(1)

@@ -7,8 +7,15 @@ import logging
 import numpy as np
 import torch
 
+from cotune.space.blocks import Block, block_dims, block_space, join, other
 from cotune.space.search_space import Config, SearchSpace
-from cotune.surrogate.acquisition import AcquisitionOptions, make_acquisition, optimize_acquisition, with_pending
+from cotune.surrogate.acquisition import (
+    AcquisitionOptions,
+    fix_features,
+    make_acquisition,
+    optimize_acquisition,
+    with_pending,
+)
 from cotune.surrogate.gp import FittedGP, build_gp
 
 logger = logging.getLogger(__name__)
@@ -44,6 +51,8 @@ class Proposer:
         X_pending: np.ndarray,
         exclude: set[str],
         seed: int,
+        block: Block | None = None,
+        base: Config | None = None,
     ) -> Config:
         """The configuration maximising the acquisition given observations and pending points.
 
@@ -53,9 +62,26 @@ class Proposer:
             X_pending: ``p x d`` configurations being trained now (a kriging-believer batch).
             exclude: keys of configurations that must not be proposed.
             seed: seed of the acquisition optimiser's random starts.
+            block: search only this block ("data" or "model") of the joint space, the GP still
+                modelling both; the other block keeps its values in ``base``.
         """
         gp = self.fit(X, y, yvar)
         conditioned = with_pending(gp, X, y, yvar, X_pending)
         acqf = make_acquisition(conditioned, self.options.kind, X)
-        point = optimize_acquisition(acqf, self.space, seed=seed, exclude=exclude, options=self.options)
-        return self.space.decode(point)
+        if block is None:
+            point = optimize_acquisition(acqf, self.space, seed=seed, exclude=exclude, options=self.options)
+            return self.space.decode(point)
+        if base is None:
+            raise ValueError("a block proposal needs the base configuration that supplies the other block")
+        encoded = self.space.encode(base)
+        fixed = {i: encoded[i] for i in block_dims(self.space, other(block))}
+        sub = block_space(self.space, block)
+
+        def embed(part: Config) -> Config:
+            return join(part, base, block)
+
+        point = optimize_acquisition(
+            fix_features(acqf, self.space.dim, fixed), sub, seed=seed, exclude=exclude, options=self.options,
+            embed=embed,
+        )
+        return embed(sub.decode(point))

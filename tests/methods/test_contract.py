@@ -59,6 +59,11 @@ def test_spaces_without_mixture_or_without_params(method, kind):
         value = config.mixture.get("a", 0.0) if config.mixture else config.params["x"]
         return cotune.Result(score=value * budget / 100, curve={10.0: value / 10})
 
+    missing_block = {("bo-data", "params-only"): "no mixture", ("bo-model", "mixture-only"): "has none"}
+    if (method, kind) in missing_block:
+        with pytest.raises(cotune.SettingsError, match=missing_block[method, kind]):
+            cotune.optimize(objective, space, method=method, seed=0, **BUDGETS)
+        return
     result = cotune.optimize(objective, space, method=method, seed=0, **BUDGETS)
     assert result.best is not None and result.best.budget == 100
 
