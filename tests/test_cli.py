@@ -11,16 +11,21 @@ import pytest
 from cotune.cli import main
 
 
-def test_bench_prints_the_table_and_writes_every_run(tmp_path, capsys):
-    out = tmp_path / "runs.json"
-    assert main(["bench", "--methods", "random", "--seeds", "2", "--budget", "4", "--processes", "1",
-                 "--json", str(out)]) == 0
+def test_bench_prints_the_tables_and_writes_runs_summary_and_plot(tmp_path, capsys):
+    assert main(["bench", "--methods", "random,hyperband", "--benchmarks", "lora-mix,lora-mix-10", "--seeds", "2",
+                 "--budget", "4", "--processes", "1", "--out", str(tmp_path)]) == 0
     text = capsys.readouterr().out
-    assert "final regret" in text and "random" in text
-    runs = json.loads(out.read_text())
-    assert [r["seed"] for r in runs] == [0, 1]
+    assert "best measured full-budget score" in text and "hyperband" in text
+    runs = json.loads((tmp_path / "runs.json").read_text())
+    assert [(r["benchmark"], r["method"], r["seed"]) for r in runs][:3] == [
+        ("lora-mix", "random", 0), ("lora-mix", "random", 1), ("lora-mix", "hyperband", 0)]
+    assert len(runs) == 8
     assert all(r["spent"] <= 400 and r["final_regret"] >= 0 for r in runs)
     assert runs[0]["trace"][-1][0] == runs[0]["spent"]
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| method | lora-mix | lora-mix-10 |" in summary and "±" in summary
+    assert "| benchmark | method | budget to 1% | ratio to jobs | reached | final regret | wall s |" in summary
+    assert (tmp_path / "best-so-far.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_bench_rejects_unknown_names():

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
+import json
+import math
 import multiprocessing
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -31,13 +34,15 @@ class RunRecord:
 
     ``trace`` lists ``(budget spent, regret of the incumbent)`` after every finished trial, where
     the incumbent is the best configuration *measured* at the full budget so far (the one a
-    user would pick), and its regret is the noise-free distance to the optimum.
+    user would pick), and its regret is the noise-free distance to the optimum. ``best_score``
+    is the answer's measured full-budget score (what a user sees).
     """
 
     method: str
     benchmark: str
     seed: int
     optimum: float
+    best_score: float | None
     final_regret: float
     budget_to_target: float | None
     spent: float
@@ -70,7 +75,8 @@ def run_one(method: str, benchmark: str, seed: int, setup: BenchSetup = BenchSet
     reached = next((s for s, r in trace if r <= target), None)
     final = landscape.regret(result.best.config) if result.best is not None else float("inf")
     return RunRecord(
-        method=method, benchmark=benchmark, seed=seed, optimum=landscape.optimum, final_regret=final,
+        method=method, benchmark=benchmark, seed=seed, optimum=landscape.optimum,
+        best_score=None if result.best is None else result.best.score, final_regret=final,
         budget_to_target=reached, spent=result.spent, n_trials=len(result.trials),
         n_full=sum(1 for t in result.trials if t.budget == setup.full_budget), wall_seconds=wall, trace=trace,
     )
@@ -111,32 +117,58 @@ def run_all(
     return sorted(records, key=lambda r: order[(r.method, r.benchmark, r.seed)])
 
 
+def write_runs(records: Sequence[RunRecord], path: str | os.PathLike[str]) -> None:
+    """Every run, with its regret trace, as a JSON list."""
+    with open(path, "w") as fh:
+        json.dump([dataclasses.asdict(r) for r in records], fh, indent=1)
+
+
+def read_runs(path: str | os.PathLike[str]) -> list[RunRecord]:
+    """Runs written by `write_runs`."""
+    with open(path) as fh:
+        return [RunRecord(**{**r, "trace": [tuple(p) for p in r["trace"]]}) for r in json.load(fh)]
+
+
 @dataclasses.dataclass(frozen=True)
 class Summary:
-    """Per benchmark and method: median final regret, and median budget to reach the target."""
+    """Per benchmark and method over seeds: the measured best score (mean and std, as in the JoBS
+    paper's Table 3), the median final regret, and the median budget to reach the target with
+    its ratio to the reference method's (None where either never reaches it)."""
 
     benchmark: str
     method: str
     runs: int
+    mean_score: float
+    std_score: float
     median_regret: float
     median_budget_to_target: float | None
+    ratio_to_reference: float | None
     reached: int
     median_wall_seconds: float
 
 
-def summarise(records: Sequence[RunRecord]) -> list[Summary]:
+def summarise(records: Sequence[RunRecord], reference: str = "jobs") -> list[Summary]:
     """Aggregate run records; a run that never reaches the target counts as needing infinite budget."""
     groups: dict[tuple[str, str], list[RunRecord]] = {}
     for record in records:
         groups.setdefault((record.benchmark, record.method), []).append(record)
+
+    def median_budget(group: list[RunRecord]) -> float:
+        return statistics.median(r.budget_to_target if r.budget_to_target is not None else math.inf for r in group)
+
     out = []
     for (benchmark, method), group in groups.items():
-        budgets = [r.budget_to_target if r.budget_to_target is not None else float("inf") for r in group]
-        median_budget = statistics.median(budgets)
+        budget = median_budget(group)
+        ref = groups.get((benchmark, reference))
+        ref_budget = median_budget(ref) if ref else math.inf
+        scores = [r.best_score for r in group if r.best_score is not None]
         out.append(Summary(
             benchmark=benchmark, method=method, runs=len(group),
+            mean_score=statistics.fmean(scores) if scores else math.nan,
+            std_score=statistics.stdev(scores) if len(scores) > 1 else 0.0,
             median_regret=statistics.median(r.final_regret for r in group),
-            median_budget_to_target=None if median_budget == float("inf") else median_budget,
+            median_budget_to_target=None if budget == math.inf else budget,
+            ratio_to_reference=budget / ref_budget if math.isfinite(budget) and math.isfinite(ref_budget) else None,
             reached=sum(r.budget_to_target is not None for r in group),
             median_wall_seconds=statistics.median(r.wall_seconds for r in group),
         ))

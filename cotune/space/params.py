@@ -92,12 +92,15 @@ class Float(Param):
 
     def decode(self, u: float) -> float:
         u = _clip01(u)
+        # One exact, storable value per configuration, stable under encode/decode: 10 significant
+        # digits on a log scale, 10 digits of the range on a linear one (so 0 stays 0, not 1e-18).
         if self.log:
             v = math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+            v = float(f"{v:.{FLOAT_DIGITS}g}")
         else:
             v = self.low + u * (self.high - self.low)
-        # 10 significant digits: one exact, storable value per configuration, stable under encode/decode.
-        return min(self.high, max(self.low, float(f"{v:.{FLOAT_DIGITS}g}")))
+            v = round(v, FLOAT_DIGITS - 1 - math.floor(math.log10(self.high - self.low)))
+        return min(self.high, max(self.low, v))
 
     def validate(self, value: Any, name: str) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
