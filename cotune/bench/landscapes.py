@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -147,17 +149,39 @@ class LoraMixtureLandscape:
         return Result(score=score, cost=budget, curve=curve)
 
 
-LANDSCAPES = {
+class Landscape(Protocol):
+    """What the harness needs of a benchmark: an objective over a space with a known optimum."""
+
+    space: SearchSpace
+    optimum: float
+
+    def regret(self, config: Config) -> float: ...
+
+    def __call__(self, config: Config, budget: float) -> Result: ...
+
+
+def _recorded(name: str) -> Callable[..., Landscape]:
+    def make(**kw: Any) -> Landscape:
+        from cotune.bench.recorded import RecordedLandscape, recording_path
+
+        return RecordedLandscape(path=recording_path(name), **kw)
+
+    return make
+
+
+#: Benchmarks by name: synthetic landscapes, then replays of recorded real runs.
+LANDSCAPES: dict[str, Callable[..., Landscape]] = {
     "lora-mix": lambda **kw: LoraMixtureLandscape(**kw),
     "lora-mix-10": lambda **kw: LoraMixtureLandscape(domains=tuple(f"domain{i}" for i in range(10)), **kw),
+    "smollm2-trivia": _recorded("smollm2-trivia"),
 }
 
 
-def make_landscape(name: str, **kwargs: object) -> LoraMixtureLandscape:
-    """A landscape by name (see `LANDSCAPES`)."""
+def make_landscape(name: str, **kwargs: Any) -> Landscape:
+    """A benchmark by name (see `LANDSCAPES`), built with the harness's budgets and seed."""
     if name not in LANDSCAPES:
         raise KeyError(f"unknown benchmark {name!r}; choose one of {', '.join(LANDSCAPES)}")
     return LANDSCAPES[name](**kwargs)
 
 
-__all__ = ["LANDSCAPES", "LoraMixtureLandscape", "make_landscape"]
+__all__ = ["LANDSCAPES", "Landscape", "LoraMixtureLandscape", "make_landscape"]

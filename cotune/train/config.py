@@ -190,6 +190,9 @@ class TrainConfig:
     small_budget: float | None = dataclasses.field(
         default=None, metadata=_help("also evaluate here during a longer run, giving the curve point the predictor needs")
     )
+    eval_budgets: tuple[float, ...] = dataclasses.field(
+        default=(), metadata=_help("further budgets at which a longer run evaluates (learning curves, recordings)")
+    )
     timeout_s: float | None = dataclasses.field(
         default=None, metadata=_help("wall-clock limit of one trial's subprocess (loading and evaluation included)")
     )
@@ -224,6 +227,10 @@ class TrainConfig:
             _check_positive_float("TrainConfig", name, value, allow_none=True)
             if value is not None:
                 object.__setattr__(self, name, float(value))
+        budgets = tuple(self.eval_budgets) if isinstance(self.eval_budgets, (list, tuple)) else None
+        if budgets is None or any(isinstance(b, bool) or not isinstance(b, (int, float)) or not b > 0 for b in budgets):
+            raise TrainingConfigError(f"TrainConfig.eval_budgets must be a list of positive numbers, got {self.eval_budgets!r}")
+        object.__setattr__(self, "eval_budgets", tuple(sorted(float(b) for b in budgets)))
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise TrainingConfigError(f"TrainConfig.seed must be an int >= 0, got {self.seed!r}")
         _check_positive_int("TrainConfig", "num_threads", self.num_threads, allow_none=True)

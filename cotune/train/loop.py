@@ -91,7 +91,8 @@ def train(
     accumulation = config.accumulation_steps  # forward/backward passes per optimiser step
     micro = config.micro_batch_size or config.batch_size  # examples per forward pass
     grad_clip = config.grad_clip  # clip the gradient norm at this value, 0 disables
-    checkpoints = sorted({b for b in (config.small_budget, budget) if b is not None and b <= budget})
+    evaluated = (config.small_budget, *config.eval_budgets, budget)
+    checkpoints = sorted({b for b in evaluated if b is not None and b <= budget})
 
     device = next(model.parameters()).device
     trainable = [p for p in model.parameters() if p.requires_grad]

@@ -31,6 +31,8 @@ def test_defaults_and_normalisation():
         (lambda: TrainConfig(budget_unit="epochs"), "budget_unit"),
         (lambda: TrainConfig(learning_rate=0), "learning_rate"),
         (lambda: TrainConfig(optimizer="adam"), "optimizer"),
+        (lambda: TrainConfig(eval_budgets=[5, -1]), "eval_budgets"),
+        (lambda: TrainConfig(eval_budgets=5), "eval_budgets"),
         (lambda: LoraDefaults(dropout=1.0), "dropout"),
         (lambda: ModelConfig(name_or_path=""), "name_or_path"),
         (lambda: ModelConfig(name_or_path="m", gguf_file="m.bin"), "gguf_file"),

@@ -33,6 +33,11 @@ def test_steps_budget_with_curve(make_objective):
     assert "device" not in str(result.info) and "/" not in str(result.info["lora_config"])  # no paths or devices
 
 
+def test_eval_budgets_add_curve_points_up_to_the_budget(make_objective):
+    result = make_objective(small_budget=1, eval_budgets=[3, 2, 9])(Config(MIX, PARAMS), 4)
+    assert list(result.curve) == [1.0, 2.0, 3.0, 4.0] and result.info["steps"] == 4
+
+
 def test_short_run_has_a_single_curve_point(make_objective):
     result = make_objective(small_budget=8)(Config(MIX, PARAMS), 3)
     assert list(result.curve) == [3.0] and result.info["steps"] == 3

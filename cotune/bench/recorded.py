@@ -1,0 +1,146 @@
+"""Benchmarks replayed from recorded real training runs: (configuration, budget, score) tables.
+
+A recording holds real LoRA runs of the packaged model, each evaluated at several budgets up to
+the full one (`benchmarks/record_real_runs.py` makes it). Replaying answers a configuration
+with the learning curve of the nearest recorded configuration in the encoded space, read at the
+requested fraction of the full budget, so methods can be compared on real scores in seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cotune.space.search_space import Config, SearchSpace
+from cotune.trial import Result
+
+#: Facts of a run's info kept in a recording (timings and the final training loss).
+INFO_KEYS = ("steps", "train_seconds", "eval_seconds", "wall_seconds", "train_loss_last")
+#: Recordings shipped with the package, by benchmark name.
+RECORDINGS = {"smollm2-trivia": "smollm2-trivia.json"}
+
+
+def recording_path(name: str) -> Path:
+    """The packaged data file of recording ``name``."""
+    return Path(str(resources.files("cotune.bench") / "data" / RECORDINGS[name]))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RecordedLandscape:
+    """Replay of a recording, scaled to the harness's budgets.
+
+    Args:
+        path: The recording (JSON written by `record`).
+        full_budget: The harness's full budget; a request for budget ``c`` reads the curves at
+            ``c / full_budget`` of the recorded full budget.
+        curve_budgets: Budgets below the requested one at which a run also reports its score.
+        seed: Unused (a replay is deterministic); accepted like the synthetic landscapes'.
+    """
+
+    path: str | os.PathLike[str]
+    full_budget: float = 100.0
+    curve_budgets: tuple[float, ...] = ()
+    seed: int = 0
+
+    @functools.cached_property
+    def data(self) -> dict[str, Any]:
+        with open(self.path) as fh:
+            return json.load(fh)
+
+    @functools.cached_property
+    def space(self) -> SearchSpace:
+        """The space the runs were recorded in."""
+        return SearchSpace.from_dict(self.data["space"])
+
+    @functools.cached_property
+    def _runs(self) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+        runs = self.data["runs"]
+        X = self.space.encode_many([Config.from_dict(r["config"]) for r in runs])
+        recorded_full = float(self.data["full_budget"])
+        fractions = [np.array(sorted(float(b) for b in r["curve"])) / recorded_full for r in runs]
+        scores = [np.array([r["curve"][k] for k in sorted(r["curve"], key=float)]) for r in runs]
+        return X, fractions, scores
+
+    @property
+    def optimum(self) -> float:
+        """The best recorded full-budget score."""
+        return max(float(s[-1]) for s in self._runs[2])
+
+    def nearest(self, config: Config) -> int:
+        """Index of the recorded run whose configuration is closest in the encoded space."""
+        X = self._runs[0]
+        return int(np.argmin(((X - self.space.encode(config)) ** 2).sum(axis=1)))
+
+    def score_at(self, index: int, budget: float) -> float:
+        """Run ``index``'s score at ``budget`` (linear between recorded points, flat outside them)."""
+        _, fractions, scores = self._runs
+        return float(np.interp(budget / self.full_budget, fractions[index], scores[index]))
+
+    def true_score(self, config: Config, budget: float | None = None) -> float:
+        """The replayed score of ``config`` (default: at the full budget)."""
+        return self.score_at(self.nearest(config), self.full_budget if budget is None else budget)
+
+    def regret(self, config: Config) -> float:
+        """Best recorded full-budget score minus the replayed full-budget score of ``config``."""
+        return self.optimum - self.true_score(config)
+
+    def __call__(self, config: Config, budget: float) -> Result:
+        """The objective: the nearest recorded run's score at ``budget``, with curve points."""
+        index = self.nearest(config)
+        curve = {b: self.score_at(index, b) for b in self.curve_budgets if b < budget}
+        score = self.score_at(index, budget)
+        curve[float(budget)] = score
+        return Result(score=score, cost=budget, curve=curve)
+
+
+def record(
+    objective: Callable[[Config, float], Result],
+    space: SearchSpace,
+    configs: Sequence[Config],
+    *,
+    full_budget: float,
+    path: str | os.PathLike[str],
+    meta: Mapping[str, Any],
+    on_run: Callable[[int, Config, Result | BaseException], None] | None = None,
+) -> dict[str, Any]:
+    """Train each configuration at ``full_budget`` and store its curve in ``path`` after every run.
+
+    A recording already at ``path`` for the same space and budget is resumed: configurations it
+    holds are not trained again. Failed runs are stored with their error and left out of replay.
+    """
+    target = Path(path)
+    data: dict[str, Any] = {**meta, "full_budget": float(full_budget), "space": space.to_dict(), "runs": [],
+                            "failed": []}
+    if target.is_file():
+        previous = json.loads(target.read_text())
+        if previous.get("space") == data["space"] and previous.get("full_budget") == data["full_budget"]:
+            data["runs"], data["failed"] = previous["runs"], previous.get("failed", [])
+    done = {Config.from_dict(r["config"]).key() for r in data["runs"] + data["failed"]}
+    for i, config in enumerate(configs):
+        if config.key() in done:
+            continue
+        try:
+            result: Result | BaseException = objective(config, full_budget)
+        except Exception as err:  # noqa: BLE001 - a failed run is recorded, the recording goes on
+            result = err
+        if isinstance(result, BaseException):
+            data["failed"].append({"config": config.to_dict(), "error": str(result)[-500:]})
+        else:
+            curve = {**(result.curve or {}), float(full_budget): result.score}
+            info = {k: v for k, v in (result.info or {}).items() if k in INFO_KEYS}
+            data["runs"].append({"config": config.to_dict(), "info": info,
+                                 "curve": {str(b): s for b, s in sorted(curve.items())}})
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        tmp.replace(target)
+        if on_run is not None:
+            on_run(i, config, result)
+    return data

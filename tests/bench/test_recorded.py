@@ -1,0 +1,73 @@
+"""Recording real runs and replaying them as a benchmark (with a cheap stand-in for training)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import cotune
+from cotune.bench.recorded import RecordedLandscape, record
+from cotune.space.design import initial_design
+
+
+@pytest.fixture
+def small_space():
+    return cotune.SearchSpace(mixture=["a", "b"], params={"rank": cotune.Int(1, 16, log=True, default=4)})
+
+
+def fake_training(config, budget):
+    """A learning curve at 10%, 25%, 50% and 100% of the budget; rank 16 crashes."""
+    if config.params["rank"] == 16:
+        raise RuntimeError("out of memory (simulated)")
+    final = config.mixture["a"] + config.params["rank"] / 100
+    curve = {budget * f: final * f for f in (0.1, 0.25, 0.5)}
+    return cotune.Result(score=final, curve=curve, info={"train_seconds": 1.5, "secret_path": "/home/x"})
+
+
+def test_record_stores_curves_resumes_and_keeps_failures(tmp_path, small_space):
+    path = tmp_path / "rec.json"
+    configs = initial_design(small_space, 6, 0) + [cotune.Config({"a": 0.5, "b": 0.5}, {"rank": 16})]
+    trained = []
+
+    def counting(config, budget):
+        trained.append(config)
+        return fake_training(config, budget)
+
+    data = record(counting, small_space, configs[:3], full_budget=20, path=path, meta={"description": "test"})
+    assert len(data["runs"]) == 3 and len(trained) == 3
+    assert data["runs"][0]["curve"] == {"2.0": pytest.approx(0.054), "5.0": pytest.approx(0.135),
+                                        "10.0": pytest.approx(0.27), "20.0": pytest.approx(0.54)}
+    assert data["runs"][0]["info"] == {"train_seconds": 1.5}
+    data = record(counting, small_space, configs, full_budget=20, path=path, meta={"description": "test"})
+    assert len(trained) == 7  # the first three were not trained again
+    assert len(data["runs"]) == 6 and "out of memory" in data["failed"][0]["error"]
+    assert json.loads(path.read_text()) == data
+
+
+def test_replay_reads_the_nearest_run_at_the_budget_fraction(tmp_path, small_space):
+    path = tmp_path / "rec.json"
+    configs = initial_design(small_space, 6, 0)
+    record(fake_training, small_space, configs, full_budget=20, path=path, meta={})
+    bench = RecordedLandscape(path=path, full_budget=100.0, curve_budgets=(10.0,))
+    assert bench.space == small_space
+    best = max(configs, key=lambda c: fake_training(c, 20).score)
+    assert bench.optimum == pytest.approx(fake_training(best, 20).score)
+    assert bench.regret(best) == 0.0
+    result = bench(best, 100.0)
+    assert result.score == pytest.approx(bench.optimum) and result.curve[10.0] == pytest.approx(0.1 * bench.optimum)
+    assert bench(best, 37.5).score == pytest.approx(0.375 * bench.optimum)  # between the 25% and 50% points
+    nearby = cotune.Config({"a": best.mixture["a"] - 0.001, "b": best.mixture["b"] + 0.001}, best.params)
+    assert bench.true_score(nearby) == bench.true_score(best)
+
+
+def test_packaged_recording_replays_through_optimize():
+    from cotune.bench.landscapes import make_landscape
+
+    bench = make_landscape("smollm2-trivia", full_budget=100.0, curve_budgets=(10.0,))
+    runs = bench.data["runs"]
+    assert len(runs) >= 20 and bench.data["generator"] == "benchmarks/record_real_runs.py"
+    assert all(set(r["curve"]) == {"2.0", "5.0", "10.0", "20.0"} for r in runs)
+    assert runs[0]["config"] == bench.space.default_config().to_dict()
+    result = cotune.optimize(bench, bench.space, total_budget=500, full_budget=100, small_budget=10, method="random")
+    assert 0.0 <= bench.regret(result.best.config) <= bench.optimum
