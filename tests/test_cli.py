@@ -24,7 +24,7 @@ def test_bench_prints_the_tables_and_writes_runs_summary_and_plot(tmp_path, caps
     assert runs[0]["trace"][-1][0] == runs[0]["spent"]
     summary = (tmp_path / "summary.md").read_text()
     assert "| method | lora-mix | lora-mix-10 |" in summary and "±" in summary
-    assert "| benchmark | method | budget to 1% | ratio to jobs | reached | final regret | wall s |" in summary
+    assert "| benchmark | method | budget to 0.01 | ratio to jobs | reached | final regret | wall s |" in summary
     assert (tmp_path / "best-so-far.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

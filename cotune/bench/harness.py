@@ -15,17 +15,17 @@ from collections.abc import Callable, Sequence
 from cotune.bench.landscapes import make_landscape
 from cotune.trial import TrialState
 
-#: A method "reaches the optimum" once its incumbent is within this fraction of the optimum.
-TARGET_FRACTION = 0.01
 
 
 @dataclasses.dataclass(frozen=True)
 class BenchSetup:
-    """Budgets of every run: total in full budgets, full budget ``B`` and small budget ``b``."""
+    """Budgets of every run: total in full budgets, full budget ``B`` and small budget ``b``; a run
+    reaches the target once its incumbent's regret is at most ``target`` times the optimum."""
 
     total_full_runs: float = 20.0
     full_budget: float = 100.0
     small_budget: float = 10.0
+    target: float = 0.01
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +71,7 @@ def run_one(method: str, benchmark: str, seed: int, setup: BenchSetup = BenchSet
             if best is None or trial.score > best.score:
                 best = trial
         trace.append((spent, landscape.regret(best.config) if best is not None else float("inf")))
-    target = TARGET_FRACTION * landscape.optimum
+    target = setup.target * landscape.optimum
     reached = next((s for s, r in trace if r <= target), None)
     final = landscape.regret(result.best.config) if result.best is not None else float("inf")
     return RunRecord(
@@ -121,12 +121,6 @@ def write_runs(records: Sequence[RunRecord], path: str | os.PathLike[str]) -> No
     """Every run, with its regret trace, as a JSON list."""
     with open(path, "w") as fh:
         json.dump([dataclasses.asdict(r) for r in records], fh, indent=1)
-
-
-def read_runs(path: str | os.PathLike[str]) -> list[RunRecord]:
-    """Runs written by `write_runs`."""
-    with open(path) as fh:
-        return [RunRecord(**{**r, "trace": [tuple(p) for p in r["trace"]]}) for r in json.load(fh)]
 
 
 @dataclasses.dataclass(frozen=True)

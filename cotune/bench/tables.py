@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cotune.bench.harness import TARGET_FRACTION, Summary
+from cotune.bench.harness import Summary
 
 Table = tuple[list[str], list[list[str]]]
 
@@ -18,10 +18,10 @@ def score_table(summaries: Sequence[Summary]) -> Table:
     return ["method", *benchmarks], [[m, *(cells.get((m, b), "") for b in benchmarks)] for m in methods]
 
 
-def budget_table(summaries: Sequence[Summary], reference: str = "jobs") -> Table:
-    """Per benchmark and method: median budget to get within the target of the optimum, its ratio
-    to ``reference``'s, how many seeds got there, median final regret and wall time."""
-    header = ["benchmark", "method", f"budget to {TARGET_FRACTION:.0%}", f"ratio to {reference}", "reached",
+def budget_table(summaries: Sequence[Summary], target: float, reference: str = "jobs") -> Table:
+    """Per benchmark and method: median budget to get within ``target`` (a fraction) of the
+    optimum, its ratio to ``reference``'s, how many seeds got there, median final regret and wall time."""
+    header = ["benchmark", "method", f"budget to {target:.3g}", f"ratio to {reference}", "reached",
               "final regret", "wall s"]
     rows = []
     for s in summaries:
