@@ -7,7 +7,10 @@ from cotune.exceptions import (
     SpaceError,
     StorageError,
     StudyMismatchError,
+    TrialFailedError,
     TrialStateError,
+    TrialTimeoutError,
+    WorkerLostError,
 )
 from cotune.optimize import optimize
 from cotune.space import Bool, Choice, Config, Float, Int, SearchSpace, lora_space
@@ -36,8 +39,11 @@ __all__ = [
     "Study",
     "StudyMismatchError",
     "Trial",
+    "TrialFailedError",
     "TrialState",
     "TrialStateError",
+    "TrialTimeoutError",
+    "WorkerLostError",
     "lora_space",
     "optimize",
 ]

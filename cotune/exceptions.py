@@ -29,3 +29,15 @@ class StudyMismatchError(StorageError):
 
 class TrialStateError(CotuneError, RuntimeError):
     """A trial was told a result in a state that does not accept one (e.g. already finished)."""
+
+
+class TrialFailedError(CotuneError, RuntimeError):
+    """A trial raised, crashed or was killed where it ran; the message holds its error text."""
+
+
+class TrialTimeoutError(TrialFailedError, TimeoutError):
+    """A trial ran past its wall-clock limit and was stopped."""
+
+
+class WorkerLostError(TrialFailedError):
+    """The process or machine running a trial died without reporting a result."""

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cotune.executors import Executor
 from cotune.space.search_space import Config, SearchSpace
 from cotune.study import OptimizeResult, Study
 from cotune.trial import Result
@@ -23,6 +24,9 @@ def optimize(
     seed: int = 0,
     storage: str | Path | None = None,
     n_workers: int = 1,
+    executor: str | Executor = "inline",
+    retries: int = 0,
+    trial_timeout_s: float | None = None,
     progress: bool = False,
     **settings: Any,
 ) -> OptimizeResult:
@@ -30,12 +34,16 @@ def optimize(
 
     ``objective(config, budget)`` trains ``config`` for ``budget`` and returns its score (higher
     is better) or a `Result`. With ``storage`` (a SQLite path), the study is saved as it goes
-    and a re-run resumes it. Further keyword ``settings`` (``n_confirm``, ``kernel``,
-    ``acquisition``, ``budget_unit``, ``study_name``) are passed to `Study`.
+    and a re-run resumes it. ``n_workers`` trials run at once on ``executor`` (``"inline"``
+    threads, ``"process"`` local processes, ``"ray"`` a local Ray instance, or an `Executor`
+    such as ``RayExecutor(address="auto", resources_per_trial={"GPU": 1})``); a failed attempt
+    is run again up to ``retries`` times. Further keyword ``settings`` (``n_confirm``,
+    ``kernel``, ``acquisition``, ``budget_unit``, ``study_name``) are passed to `Study`.
 
     Returns:
         The best configuration measured at the full budget, every trial and the budget spent.
     """
     study = Study(space, total_budget=total_budget, full_budget=full_budget, small_budget=small_budget,
                   method=method, n_init=n_init, seed=seed, storage=storage, **settings)
-    return study.optimize(objective, n_workers=n_workers, progress=progress)
+    return study.optimize(objective, n_workers=n_workers, executor=executor, retries=retries,
+                          trial_timeout_s=trial_timeout_s, progress=progress)

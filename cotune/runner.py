@@ -1,64 +1,103 @@
-"""Runs a study's trials with a pool of workers, showing progress and recording every outcome."""
+"""Runs a study's trials on an executor, retrying failed attempts, showing progress and recording every outcome."""
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from cotune.exceptions import SettingsError
-from cotune.trial import Result, Trial
+from cotune.exceptions import SettingsError, StorageError
+from cotune.executors import Executor, make_executor
+from cotune.executors.base import Objective
+from cotune.trial import Trial
 
 if TYPE_CHECKING:
     from cotune.study import Study
 
 logger = logging.getLogger(__name__)
 
-Objective = Callable[[Any, float], "float | Result"]
 
+def run_study(
+    study: Study,
+    objective: Objective,
+    *,
+    n_workers: int = 1,
+    executor: str | Executor = "inline",
+    retries: int = 0,
+    trial_timeout_s: float | None = None,
+    progress: bool = False,
+) -> None:
+    """Ask, run and tell trials until the method is done, keeping every worker of the executor busy.
 
-def run_study(study: Study, objective: Objective, *, n_workers: int = 1, progress: bool = False) -> None:
-    """Ask, run and tell trials until the method is done, keeping up to ``n_workers`` busy.
-
-    Objective errors become failed trials. On KeyboardInterrupt the running trials are queued
-    again (a re-run resumes them) and the interrupt propagates.
+    A failed attempt (the objective raised, its process died, it ran past ``trial_timeout_s``)
+    is run again up to ``retries`` times, then the trial fails with the last error. On
+    KeyboardInterrupt the running trials are stopped where the executor can and queued again
+    (a re-run resumes them), and the interrupt propagates; a storage error stops the study the
+    same way, every finished trial already saved.
     """
-    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
-        raise SettingsError(f"n_workers must be a positive int, got {n_workers!r}")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise SettingsError(f"retries must be an int >= 0, got {retries!r}")
+    runner = make_executor(executor, n_workers, trial_timeout_s)
     bar = _Progress(study) if progress else None
     running: dict[cf.Future, Trial] = {}
-    with cf.ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="cotune-trial") as pool:
-        try:
-            while True:
-                while len(running) < n_workers:
-                    trial = study.ask()
-                    if trial is None:
-                        break
-                    running[pool.submit(_call, objective, trial)] = trial
-                if not running:
-                    break
-                done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
-                for future in done:
-                    study.tell(running.pop(future), future.result())
-                    if bar is not None:
-                        bar.update()
-        except KeyboardInterrupt:
-            for trial in running.values():
-                study.requeue(trial)
-            logger.warning("interrupted: %d running trial(s) queued again; re-run to resume", len(running))
-            raise
-        finally:
-            if bar is not None:
-                bar.close()
-
-
-def _call(objective: Objective, trial: Trial) -> float | Result | BaseException:
-    """Run the objective, returning its exception instead of raising (a failed trial is data)."""
+    cancel = True
     try:
-        return objective(trial.config, trial.budget)
+        while True:
+            while len(running) < runner.n_workers:
+                trial = study.ask()
+                if trial is None:
+                    break
+                running[runner.submit(objective, trial.config, trial.budget)] = trial
+            if not running:
+                break
+            done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                trial = running.pop(future)
+                value = _outcome(future)
+                if isinstance(value, Exception) and study.record_failed_attempt(trial, value) <= retries:
+                    logger.warning("trial %d failed (%s); running it again", trial.number, _first_line(value))
+                    running[runner.submit(objective, trial.config, trial.budget)] = trial
+                    continue
+                study.tell(trial, value)
+                if bar is not None:
+                    bar.update()
+        cancel = False
+    except KeyboardInterrupt as err:
+        _stop(study, running, err)
+        raise
+    except StorageError as err:
+        _stop(study, running, err)
+        raise StorageError(f"{err}; the study stopped with every finished trial saved: free disk space or make "
+                           "the storage writable, then run the study again to resume") from err
+    finally:
+        runner.shutdown(cancel=cancel)
+        if bar is not None:
+            bar.close()
+
+
+def _outcome(future: cf.Future) -> Any:
+    """The objective's value, or the exception of a failed attempt (a failed trial is data)."""
+    try:
+        return future.result()
     except Exception as err:  # noqa: BLE001 - every objective error is recorded on the trial
         return err
+
+
+def _stop(study: Study, running: dict[cf.Future, Trial], err: BaseException) -> None:
+    """Queue the running trials again so that a re-run resumes them (if the storage still takes writes)."""
+    try:
+        for trial in running.values():
+            study.requeue(trial)
+    except StorageError:
+        logger.warning("could not queue the running trials again; a re-run still resumes them")
+    reason = "interrupted" if isinstance(err, KeyboardInterrupt) else f"storage failed ({err})"
+    logger.warning("%s: %d running trial(s) stopped; every finished trial is saved, re-run to resume",
+                   reason, len(running))
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"
 
 
 class _Progress:

@@ -107,10 +107,13 @@ class Storage:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
                     yield self._conn
+                    self._conn.execute("COMMIT")
                 except BaseException:
-                    self._conn.execute("ROLLBACK")
+                    # SQLite rolls back by itself after some errors (a full disk): roll back only what
+                    # is still open, so the original error is the one reported.
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
                     raise
-                self._conn.execute("COMMIT")
             except sqlite3.Error as err:
                 raise StorageError(f"study database {self.url or ':memory:'!r} failed: {err}") from err
 

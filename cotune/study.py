@@ -171,6 +171,11 @@ class Study:
                 f"{history.remaining} left; this is a bug in the method"
             )
         config = self.space.validate(request.config)
+        if any(t.config == config and t.budget == request.budget for t in history.pending):
+            raise TrialStateError(
+                f"method {self.settings.method!r} proposed a configuration already running at budget "
+                f"{request.budget}; this is a bug in the method"
+            )
         return self.storage.create_trial(self._study_id, config, request.budget, request.role, TrialState.RUNNING)
 
     def tell(self, trial: Trial | int, value: float | Result | BaseException) -> Trial:
@@ -200,7 +205,7 @@ class Study:
             result = value
             score = float(result.score)
             fields.update(cost=current.budget if result.cost is None else float(result.cost),
-                          curve=dict(result.curve or {}), info=dict(result.info or {}))
+                          curve=dict(result.curve or {}), info={**current.info, **(result.info or {})})
             if not math.isfinite(score):
                 fields.update(state=TrialState.FAIL, score=None,
                               error=f"the objective returned a non-finite score ({score!r})")
@@ -217,16 +222,31 @@ class Study:
         _log_trial(finished)
         return finished
 
+    def record_failed_attempt(self, trial: Trial | int, error: BaseException) -> int:
+        """Store a failed attempt of a running trial (kept in its ``info``); return how many it has had."""
+        number = trial if isinstance(trial, int) else trial.number
+        current = next((t for t in self.trials if t.number == number), None)
+        if current is None or current.state is not TrialState.RUNNING:
+            raise TrialStateError(f"trial {number} is not running; only running trials have attempts")
+        text = "".join(traceback.format_exception_only(type(error), error)).strip()
+        attempts = [*current.info.get("failed_attempts", []), {"at": time.time(), "error": text[-2000:]}]
+        self.storage.update_trial(self._study_id, number, info={**current.info, "failed_attempts": attempts})
+        return len(attempts)
+
     def requeue(self, trial: Trial | int) -> None:
         """Put a running trial back in the queue (its worker stopped before it finished)."""
         number = trial if isinstance(trial, int) else trial.number
         self.storage.update_trial(self._study_id, number, state=TrialState.WAITING, started_at=None)
 
-    def optimize(self, objective: Any, *, n_workers: int = 1, progress: bool = False) -> OptimizeResult:
-        """Run ``objective(config, budget)`` on every trial the method asks for until the budget is spent."""
+    def optimize(self, objective: Any, *, n_workers: int = 1, executor: Any = "inline", retries: int = 0,
+                 trial_timeout_s: float | None = None, progress: bool = False) -> OptimizeResult:
+        """Run ``objective(config, budget)`` on every trial the method asks for until the budget is
+        spent, ``n_workers`` at a time on ``executor``, each failed attempt retried up to ``retries``
+        times (see `cotune.optimize`)."""
         from cotune.runner import run_study
 
-        run_study(self, objective, n_workers=n_workers, progress=progress)
+        run_study(self, objective, n_workers=n_workers, executor=executor, retries=retries,
+                  trial_timeout_s=trial_timeout_s, progress=progress)
         return OptimizeResult.from_study(self)
 
 

@@ -114,7 +114,8 @@ def record(
     """Train each configuration at ``full_budget`` and store its curve in ``path`` after every run.
 
     A recording already at ``path`` for the same space and budget is resumed: configurations it
-    holds are not trained again. Failed runs are stored with their error and left out of replay.
+    holds are not trained again, failed ones are tried again. Failed runs are stored with their
+    error and left out of replay.
     """
     target = Path(path)
     data: dict[str, Any] = {**meta, "full_budget": float(full_budget), "space": space.to_dict(), "runs": [],
@@ -122,8 +123,8 @@ def record(
     if target.is_file():
         previous = json.loads(target.read_text())
         if previous.get("space") == data["space"] and previous.get("full_budget") == data["full_budget"]:
-            data["runs"], data["failed"] = previous["runs"], previous.get("failed", [])
-    done = {Config.from_dict(r["config"]).key() for r in data["runs"] + data["failed"]}
+            data["runs"] = previous["runs"]
+    done = {Config.from_dict(r["config"]).key() for r in data["runs"]}
     for i, config in enumerate(configs):
         if config.key() in done:
             continue

@@ -4,6 +4,7 @@
 that need them (in a trial's subprocess, normally).
 """
 
+from cotune.exceptions import TrialFailedError, TrialTimeoutError
 from cotune.train.config import DataConfig, EvalConfig, LoraDefaults, ModelConfig, TrainConfig
 from cotune.train.data import mixture_counts
 from cotune.train.demo_data import DemoData, build_demo_data
@@ -11,8 +12,6 @@ from cotune.train.errors import (
     TrainingConfigError,
     TrainingDivergedError,
     TrainingError,
-    TrialFailedError,
-    TrialTimeoutError,
 )
 from cotune.train.lora import params_to_lora_dict
 from cotune.train.model import default_cache_dir, smollm2_model_config

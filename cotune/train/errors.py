@@ -15,11 +15,3 @@ class TrainingConfigError(CotuneError, ValueError):
 
 class TrainingDivergedError(TrainingError):
     """The training loss became NaN or infinite."""
-
-
-class TrialFailedError(TrainingError):
-    """A trial's subprocess raised, crashed or was killed; the message holds the child's error text."""
-
-
-class TrialTimeoutError(TrialFailedError, TimeoutError):
-    """A trial's subprocess ran past its wall-clock limit and was killed."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from cotune.train.config import DataConfig, EvalConfig, ModelConfig, TrainConfig
 from cotune.train.errors import TrainingConfigError
-from cotune.train.isolation import call_in_subprocess
+from cotune.isolation import call_in_subprocess
 from cotune.train.params import resolve_params
 from cotune.train.run import TrialSpec, resolve_mixture, run_trial
 
@@ -91,7 +91,8 @@ class TrainingObjective:
         if self.in_process:
             out = run_trial(spec)
         else:
-            out = call_in_subprocess(run_trial, (spec,), timeout_s=self.train.timeout_s)
+            out = call_in_subprocess(run_trial, (spec,), timeout_s=self.train.timeout_s,
+                                     timeout_hint="raise TrainConfig.timeout_s or lower the budget")
         return Result(score=out["score"], cost=out["cost"], curve=out["curve"], info=out["info"])
 
 

@@ -15,14 +15,15 @@ import multiprocessing
 import os
 import signal
 import tempfile
+import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from cotune.train.errors import TrialFailedError, TrialTimeoutError
+from cotune.exceptions import TrialFailedError, TrialTimeoutError, WorkerLostError
 
 STDERR_TAIL_CHARS = 4000  # how much of a dead child's stderr goes into the error message
 _POLL_S = 0.5  # how often the parent checks that the child is alive
@@ -50,8 +51,11 @@ class _PipeHandler(logging.Handler):
             self.handleError(record)
 
 
-def _child(conn: Connection, stderr_path: str, level: int, fn: Callable[..., Any], args: Sequence[Any]) -> None:
+def _child(conn: Connection, stderr_path: str, level: int, env: Mapping[str, str], fn: Callable[..., Any],
+           args: Sequence[Any]) -> None:
     """Subprocess entry point: run ``fn(*args)`` and send ``("ok", result)`` or ``("error", text)``."""
+    os.environ.update(env)  # before anything initialises a GPU runtime
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     fd = os.open(stderr_path, os.O_WRONLY | os.O_APPEND)
     os.dup2(fd, 2)  # C-level messages and fatal tracebacks go where the parent can read them
     os.close(fd)
@@ -67,6 +71,14 @@ def _child(conn: Connection, stderr_path: str, level: int, fn: Callable[..., Any
         conn.send(("ok", result))
     finally:
         conn.close()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Child side: end this process once its parent is gone (a killed driver must not leave trials
+    training, holding a GPU, with nobody to report to)."""
+    while os.getppid() == parent:
+        time.sleep(_POLL_S)
+    os._exit(1)
 
 
 def _tail(path: str) -> str:
@@ -88,15 +100,25 @@ def _describe_exit(code: int | None) -> str:
     return f"exited with code {code}"
 
 
-def call_in_subprocess(fn: Callable[..., Any], args: Sequence[Any] = (), *, timeout_s: float | None = None,
-                       what: str = "trial") -> Any:
+def call_in_subprocess(
+    fn: Callable[..., Any],
+    args: Sequence[Any] = (),
+    *,
+    timeout_s: float | None = None,
+    what: str = "trial",
+    timeout_hint: str = "raise the time limit or lower the budget",
+    env: Mapping[str, str] | None = None,
+    cancel: threading.Event | None = None,
+) -> Any:
     """Return ``fn(*args)`` computed in a fresh ``spawn`` subprocess.
 
     ``fn`` and ``args`` must be picklable (``fn`` a module-level function). Log records of the
-    child are re-emitted in this process.
+    child are re-emitted in this process. ``env`` is set in the child before ``fn`` runs (e.g.
+    ``CUDA_VISIBLE_DEVICES``); setting ``cancel`` kills the child.
 
     Raises:
-        TrialFailedError: The child raised (the message holds its traceback) or died.
+        TrialFailedError: The child raised (the message holds its traceback).
+        WorkerLostError: The child died without a word (crash, kill) or was cancelled.
         TrialTimeoutError: The child ran past ``timeout_s`` seconds and was killed.
     """
     ctx = multiprocessing.get_context("spawn")
@@ -104,7 +126,8 @@ def call_in_subprocess(fn: Callable[..., Any], args: Sequence[Any] = (), *, time
     with tempfile.NamedTemporaryFile(prefix="cotune-", suffix=".stderr", delete=False) as handle:
         stderr_path = handle.name
     level = logging.getLogger("cotune").getEffectiveLevel()
-    process = ctx.Process(target=_child, args=(sender, stderr_path, level, fn, tuple(args)), daemon=True)
+    process = ctx.Process(target=_child, args=(sender, stderr_path, level, dict(env or {}), fn, tuple(args)),
+                          daemon=True)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     process.start()
     sender.close()  # the child holds the only sending end, so its death ends the pipe
@@ -115,9 +138,13 @@ def call_in_subprocess(fn: Callable[..., Any], args: Sequence[Any] = (), *, time
                 process.kill()
                 process.join()
                 raise TrialTimeoutError(
-                    f"the {what} ran past its wall-clock limit of {timeout_s:g} s and was killed; raise "
-                    f"TrainConfig.timeout_s or lower the budget{_tail(stderr_path)}"
+                    f"the {what} ran past its wall-clock limit of {timeout_s:g} s and was killed; "
+                    f"{timeout_hint}{_tail(stderr_path)}"
                 )
+            if cancel is not None and cancel.is_set():
+                process.kill()
+                process.join()
+                raise WorkerLostError(f"the {what} was cancelled and its subprocess killed")
             if receiver.poll(_POLL_S if remaining is None else min(_POLL_S, remaining)):
                 try:
                     kind, payload = receiver.recv()
@@ -137,7 +164,7 @@ def call_in_subprocess(fn: Callable[..., Any], args: Sequence[Any] = (), *, time
             # the pipe ended, or the child is gone without a word: it died
             process.join()
             hint = _SPAWN_HINT if process.exitcode == 1 else ""  # how an unguarded main script fails
-            raise TrialFailedError(
+            raise WorkerLostError(
                 f"the {what} subprocess {_describe_exit(process.exitcode)} without reporting a result{hint}"
                 f"{_tail(stderr_path)}"
             )

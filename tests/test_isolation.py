@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 
 import pytest
 
-from cotune.train import TrialFailedError, TrialTimeoutError
-from cotune.train.isolation import call_in_subprocess
+from cotune.exceptions import TrialFailedError, TrialTimeoutError, WorkerLostError
+from cotune.isolation import call_in_subprocess
 
 
 def _logs_and_returns(value: int) -> dict:
@@ -23,6 +24,10 @@ def _logs_and_returns(value: int) -> dict:
 
 def _raises() -> None:
     raise ValueError("bad learning rate 1e9")
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(name)
 
 
 def _crashes() -> None:
@@ -43,14 +48,27 @@ def test_raised_error_carries_the_child_traceback():
 
 
 def test_hard_crash_reports_exit_code_and_stderr():
-    with pytest.raises(TrialFailedError, match="exited with code 3 without reporting a result") as info:
+    with pytest.raises(WorkerLostError, match="exited with code 3 without reporting a result") as info:
         call_in_subprocess(_crashes)
     assert "native library: fatal error in kernel" in str(info.value)
 
 
 def test_killed_child_names_the_signal():
-    with pytest.raises(TrialFailedError, match="killed by signal SIGABRT"):
+    with pytest.raises(WorkerLostError, match="killed by signal SIGABRT"):
         call_in_subprocess(os.abort)
+
+
+def test_environment_is_set_in_the_child():
+    assert call_in_subprocess(_env, ("CUDA_VISIBLE_DEVICES",), env={"CUDA_VISIBLE_DEVICES": "3"}) == "3"
+
+
+def test_cancel_kills_the_child():
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    start = time.monotonic()
+    with pytest.raises(WorkerLostError, match="cancelled"):
+        call_in_subprocess(time.sleep, (60,), cancel=cancel)
+    assert time.monotonic() - start < 30
 
 
 def test_timeout_kills_the_child():
