@@ -12,6 +12,7 @@ from cotune.exceptions import (
     TrialTimeoutError,
     WorkerLostError,
 )
+from cotune import executors
 from cotune.optimize import optimize
 from cotune.space import Bool, Choice, Config, Float, Int, SearchSpace, lora_space
 from cotune.storage import Storage
@@ -44,6 +45,7 @@ __all__ = [
     "TrialStateError",
     "TrialTimeoutError",
     "WorkerLostError",
+    "executors",
     "lora_space",
     "optimize",
 ]

@@ -16,6 +16,7 @@ import pydantic
 import yaml
 
 from cotune.exceptions import SettingsError
+from cotune.executors import Executor, InlineExecutor, ProcessExecutor, RayExecutor
 from cotune.train.config import DataConfig, EvalConfig, ModelConfig, TrainConfig
 
 PACKAGED = "packaged"
@@ -49,6 +50,39 @@ class StudySection(_Strict):
     study_name: str = "cotune"
 
 
+class ExecutionSection(_Strict):
+    """Where trials run and how many at once, as `cotune.optimize` takes them."""
+
+    executor: Literal["inline", "process", "ray"] = pydantic.Field(
+        "inline", description="inline (threads of the driver), process (local processes) or ray (a Ray cluster)")
+    n_workers: int = pydantic.Field(1, ge=1, description="trials running at once")
+    retries: int = pydantic.Field(0, ge=0, description="times a failed attempt of a trial is run again")
+    trial_timeout_s: float | None = pydantic.Field(None, gt=0, description="wall-clock limit of one trial")
+    devices: list[str | int] | None = pydantic.Field(None, description="process: GPU ids, one per worker slot")
+    ray_address: str | None = pydantic.Field(None, description="ray: cluster address, e.g. auto")
+    resources_per_trial: dict[str, float] | None = pydantic.Field(None, description="ray: e.g. {GPU: 1}")
+
+    @pydantic.model_validator(mode="after")
+    def _options_match_the_executor(self) -> ExecutionSection:
+        if self.devices is not None and self.executor != "process":
+            raise ValueError("devices applies to executor: process only")
+        if (self.ray_address is not None or self.resources_per_trial is not None) and self.executor != "ray":
+            raise ValueError("ray_address and resources_per_trial apply to executor: ray only")
+        if self.trial_timeout_s is not None and self.executor == "inline":
+            raise ValueError("trial_timeout_s needs executor: process or ray (a thread cannot be stopped); "
+                             "train.timeout_s limits each training run already")
+        return self
+
+    def make_executor(self) -> Executor:
+        """The executor these settings describe."""
+        if self.executor == "process":
+            return ProcessExecutor(self.n_workers, timeout_s=self.trial_timeout_s, devices=self.devices)
+        if self.executor == "ray":
+            return RayExecutor(self.n_workers, address=self.ray_address, resources_per_trial=self.resources_per_trial,
+                               timeout_s=self.trial_timeout_s)
+        return InlineExecutor(self.n_workers)
+
+
 class StudyFile(_Strict):
     """The whole file."""
 
@@ -58,6 +92,7 @@ class StudyFile(_Strict):
     train: dict[str, Any] = {}
     space: SpaceSection = SpaceSection()
     study: StudySection
+    execution: ExecutionSection = ExecutionSection()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +105,7 @@ class LoadedStudy:
     train: TrainConfig
     space: SpaceSection
     study: StudySection
+    execution: ExecutionSection
 
 
 def _format(path: Path, err: pydantic.ValidationError) -> str:
@@ -147,6 +183,7 @@ def load_study_file(path: str | Path) -> LoadedStudy:
         train=_validate(path, "train", TrainConfig, train),
         space=parsed.space,
         study=study,
+        execution=parsed.execution,
     )
 
 
@@ -164,4 +201,5 @@ def run_study_file(path: str | Path, *, progress: bool = True):
     settings = loaded.study.model_dump()
     storage, name = settings.pop("storage"), settings.pop("study_name")
     study = Study(space, storage=storage, study_name=name, **settings)
-    return study.optimize(objective, progress=progress)
+    return study.optimize(objective, executor=loaded.execution.make_executor(), retries=loaded.execution.retries,
+                          progress=progress)

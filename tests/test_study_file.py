@@ -43,6 +43,11 @@ def test_valid_file_resolves_paths_against_its_folder(tmp_path):
         (lambda t: t.replace("total_budget: 100", "total_budget: lots"), "study.total_budget: Input should be a valid number"),
         (lambda t: t.replace("{name_or_path: /models/m}", "{name_or_path: /m, dtype: float16}"), "model.dtype"),
         (lambda t: t.replace("study:", "stud:"), "study: Field required"),
+        (lambda t: t + "execution: {executor: slurm}\n", "execution.executor: Input should be 'inline', 'process' or 'ray'"),
+        (lambda t: t + "execution: {n_workers: 0}\n", "execution.n_workers: Input should be greater than or equal to 1"),
+        (lambda t: t + "execution: {executor: inline, devices: [0]}\n", "devices applies to executor: process only"),
+        (lambda t: t + "execution: {executor: process, ray_address: auto}\n", "apply to executor: ray only"),
+        (lambda t: t + "execution: {trial_timeout_s: 60}\n", "trial_timeout_s needs executor: process or ray"),
     ],
 )
 def test_bad_files_name_the_file_the_key_and_the_reason(tmp_path, edit, message):
@@ -50,6 +55,20 @@ def test_bad_files_name_the_file_the_key_and_the_reason(tmp_path, edit, message)
     with pytest.raises(SettingsError) as info:
         load_study_file(path)
     assert str(path) in str(info.value) and message in str(info.value)
+
+
+def test_execution_section_builds_the_executor(tmp_path):
+    from cotune.executors import InlineExecutor, ProcessExecutor, RayExecutor
+
+    assert isinstance(load_study_file(write(tmp_path, VALID)).execution.make_executor(), InlineExecutor)
+    process = load_study_file(write(tmp_path, VALID + "execution: {executor: process, n_workers: 4, devices: [0, 1, "
+                                    "2, 3], retries: 2, trial_timeout_s: 3600}\n"))
+    executor = process.execution.make_executor()
+    assert isinstance(executor, ProcessExecutor) and executor.n_workers == 4 and executor.timeout_s == 3600.0
+    assert executor.devices == ["0", "1", "2", "3"] and process.execution.retries == 2
+    ray = load_study_file(write(tmp_path, VALID + "execution: {executor: ray, n_workers: 8, ray_address: auto, "
+                                "resources_per_trial: {GPU: 1}}\n")).execution.make_executor()
+    assert isinstance(ray, RayExecutor) and ray.address == "auto" and ray.resources == {"GPU": 1.0}
 
 
 def test_not_yaml_or_missing(tmp_path):

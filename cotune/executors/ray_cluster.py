@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from cotune.exceptions import SettingsError, TrialFailedError, TrialTimeoutError, WorkerLostError
 from cotune.executors.base import Executor, Objective, call_objective
+
+
+#: Colour codes Ray puts in its error texts.
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class RayExecutor(Executor):
@@ -16,6 +21,8 @@ class RayExecutor(Executor):
     for a remote one) or, with None, starts a local Ray instance that is shut down with the
     executor. The driver keeps ``n_workers`` trials in flight; Ray places them. A task whose
     worker or node dies fails with `cotune.WorkerLostError`; one past ``timeout_s`` is cancelled.
+    The objective is pickled to the workers, so the module defining it must be importable there
+    (Ray's ``runtime_env``, e.g. ``init_kwargs={"runtime_env": {"working_dir": "."}}``).
 
     Args:
         n_workers: Trials in flight at once.
@@ -77,7 +84,9 @@ class RayExecutor(Executor):
         except rex.RayTaskError as err:
             if isinstance(err.cause, (rex.WorkerCrashedError, rex.NodeDiedError, rex.TaskCancelledError)):
                 raise WorkerLostError(f"the Ray worker running the trial was lost: {err.cause}") from None
-            raise TrialFailedError(f"the trial failed in its Ray task: {err}") from None
+            cause = f"{type(err.cause).__name__}: {err.cause}" if err.cause is not None else "an error"
+            remote = _ANSI.sub("", str(err))
+            raise TrialFailedError(f"the trial failed in its Ray task with {cause}\n\n{remote}") from None
         except (rex.WorkerCrashedError, rex.NodeDiedError, rex.ObjectLostError, rex.TaskCancelledError,
                 rex.OutOfMemoryError) as err:
             raise WorkerLostError(f"the Ray worker running the trial was lost: {err}") from None
