@@ -136,8 +136,10 @@ class JobsMethod(Method):
         pairs = self.pairs(history)
         if not bo_started:
             request = self._ask_initial(history, pairs, full_keys)
-            if request is not None or history.pending:
+            if request is not None:
                 return request
+        # Every initial full run is requested: search, even while some still run (parallel workers
+        # need not wait); the predictor is refitted as their pairs arrive.
         return self._ask_search(history, pairs, full_keys)
 
     def _ask_initial(self, history: History, pairs: list[Pair], full_keys: set[str]) -> TrialRequest | None:

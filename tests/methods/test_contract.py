@@ -93,3 +93,17 @@ def test_jobs_takes_the_short_score_from_the_curve_of_a_full_run(space):
     result = cotune.optimize(with_curve, space, method="jobs", seed=0, **BUDGETS)
     full_keys = {t.config.key() for t in result.trials if t.role is Role.FULL}
     assert not [t for t in result.trials if t.role is Role.SHORT and t.config.key() in full_keys]
+
+
+def test_jobs_searches_while_initial_full_runs_are_still_running(space, objective):
+    study = cotune.Study(space, method="jobs", total_budget=1000, full_budget=100, small_budget=5, n_init=4,
+                         n_confirm=1, seed=0)
+    initial = [study.ask() for _ in range(4)]
+    assert all(t.role is Role.FULL for t in initial)
+    assert study.ask() is None  # no predictor without pairs: a free worker waits
+    for trial in initial[:3]:
+        study.tell(trial, objective(trial.config, trial.budget))
+    search = study.ask()  # three pairs fit the predictor; the fourth full run is still running
+    assert search.role is Role.SHORT and search.config not in {t.config for t in initial}
+    study.tell(initial[3], objective(initial[3].config, initial[3].budget))
+    assert study.ask().role is Role.SHORT
