@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cotune.exceptions import CotuneError, StorageError, StudyMismatchError, TrialStateError
+from cotune.executors import Executor
 from cotune.methods import make_method
 from cotune.methods.base import History
 from cotune.settings import StudySettings
@@ -238,7 +239,7 @@ class Study:
         number = trial if isinstance(trial, int) else trial.number
         self.storage.update_trial(self._study_id, number, state=TrialState.WAITING, started_at=None)
 
-    def optimize(self, objective: Any, *, n_workers: int = 1, executor: Any = "inline", retries: int = 0,
+    def optimize(self, objective: Any, *, n_workers: int = 1, executor: str | Executor = "inline", retries: int = 0,
                  trial_timeout_s: float | None = None, progress: bool = False) -> OptimizeResult:
         """Run ``objective(config, budget)`` on every trial the method asks for until the budget is
         spent, ``n_workers`` at a time on ``executor``, each failed attempt retried up to ``retries``
