@@ -1,7 +1,7 @@
 """Parallel trials: wall-clock time and final regret of a study with 1 and with N workers.
 
 The objective is a synthetic landscape whose cost is a sleep proportional to the budget (a full
-run of budget 100 sleeps ``100 * --seconds-per-unit``), so the figures show what the driver
+run of budget 100 sleeps 20 s by default), so the figures show what the driver
 adds: proposals while other trials run, pending trials in the GP, no idle worker. Prints, per
 seed, the wall-clock time and the final regret of both, then the medians and their ratio.
 
@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--executor", default="inline", choices=["inline", "process"])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--seconds-per-unit", type=float, default=0.1, help="sleep per unit of budget")
+    parser.add_argument("--seconds-per-unit", type=float, default=0.2, help="sleep per unit of budget")
     parser.add_argument("--budget", type=float, default=1000.0, help="total budget (full runs cost 100)")
     args = parser.parse_args()
 
