@@ -13,12 +13,25 @@ from .helpers import SPACE, Logged, counts
 ray = pytest.importorskip("ray", reason="the ray extra is not installed")
 
 
+#: Ray workers import the objective's module (tests/executors/helpers.py) from this path.
+RUNTIME_ENV = {"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}}
+
+
+def test_executor_starts_a_local_instance_with_custom_resources_and_stops_it(tmp_path):
+    assert not ray.is_initialized()
+    executor = cotune.executors.RayExecutor(
+        2, resources_per_trial={"CPU": 0.5, "slot": 1},
+        init_kwargs={"num_cpus": 2, "resources": {"slot": 2}, "runtime_env": RUNTIME_ENV},
+    )
+    result = cotune.optimize(Logged(str(tmp_path / "log"), seconds=0.2), SPACE, total_budget=400, full_budget=100,
+                             method="random", executor=executor)
+    assert [t.state for t in result.trials] == [cotune.TrialState.COMPLETE] * 4
+    assert not ray.is_initialized()  # the executor started Ray, so it stopped it
+
+
 @pytest.fixture(scope="module")
 def local_cluster():
-    # Ray workers import the objective's module (tests/executors/helpers.py) from this path.
-    tests = str(Path(__file__).resolve().parents[1])
-    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False,
-             runtime_env={"env_vars": {"PYTHONPATH": tests}})
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, runtime_env=RUNTIME_ENV)
     yield
     ray.shutdown()
 
