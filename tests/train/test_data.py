@@ -124,3 +124,18 @@ def test_batches_cover_each_epoch_deterministically():
     assert sorted(first_epoch) == list(range(6))
     again = batches(encoded, 3, seed=0)
     assert [e.input_ids[0] for _ in range(2) for e in next(again)] == first_epoch
+
+
+def test_read_domain_from_a_saved_datasets_folder(tmp_path):
+    datasets = pytest.importorskip("datasets", reason="the datasets package is not installed")
+    rows = {"question": ["what is 1+1 ?", "capital of france ?"], "answer": ["2", "paris"]}
+    datasets.Dataset.from_dict(rows).save_to_disk(str(tmp_path / "plain"))
+    assert read_domain(tmp_path / "plain") == [Example("what is 1+1 ?", "2"), Example("capital of france ?", "paris")]
+    splits = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["a b c"]}),
+                                   "test": datasets.Dataset.from_dict({"text": ["x"]})})
+    splits.save_to_disk(str(tmp_path / "splits"))
+    assert read_domain(tmp_path / "splits") == [Example("", "a b c")]
+    datasets.DatasetDict({"validation": datasets.Dataset.from_dict({"text": ["x"]})}).save_to_disk(
+        str(tmp_path / "nosplit"))
+    with pytest.raises(TrainingConfigError, match=r"splits \['validation'\] and no 'train' split"):
+        read_domain(tmp_path / "nosplit")
