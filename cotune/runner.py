@@ -63,10 +63,12 @@ def run_study(
                     bar.update()
         cancel = False
     except KeyboardInterrupt as err:
-        _stop(study, running, err)
+        runner.shutdown(cancel=True)  # stop the trials first, so none finishes after being queued again
+        _stop(study, err)
         raise
     except StorageError as err:
-        _stop(study, running, err)
+        runner.shutdown(cancel=True)
+        _stop(study, err)
         raise StorageError(f"{err}; the study stopped with every finished trial saved: free disk space or make "
                            "the storage writable, then run the study again to resume") from err
     finally:
@@ -83,16 +85,15 @@ def _outcome(future: cf.Future) -> Any:
         return err
 
 
-def _stop(study: Study, running: dict[cf.Future, Trial], err: BaseException) -> None:
+def _stop(study: Study, err: BaseException) -> None:
     """Queue the running trials again so that a re-run resumes them (if the storage still takes writes)."""
     try:
-        for trial in running.values():
-            study.requeue(trial)
+        stopped = len(study.requeue_running())
     except StorageError:
         logger.warning("could not queue the running trials again; a re-run still resumes them")
+        return
     reason = "interrupted" if isinstance(err, KeyboardInterrupt) else f"storage failed ({err})"
-    logger.warning("%s: %d running trial(s) stopped; every finished trial is saved, re-run to resume",
-                   reason, len(running))
+    logger.warning("%s: %d running trial(s) stopped; every finished trial is saved, re-run to resume", reason, stopped)
 
 
 def _first_line(err: BaseException) -> str:

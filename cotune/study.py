@@ -111,7 +111,7 @@ class Study:
         if self._orphans_requeued:
             return
         self._orphans_requeued = True
-        requeued = self.storage.requeue_running(self._study_id)
+        requeued = self.requeue_running()
         if requeued:
             logger.warning("resuming %r: trials %s were running when the last process stopped; queued again",
                            self.study_name, requeued)
@@ -234,10 +234,13 @@ class Study:
         self.storage.update_trial(self._study_id, number, info={**current.info, "failed_attempts": attempts})
         return len(attempts)
 
-    def requeue(self, trial: Trial | int) -> None:
-        """Put a running trial back in the queue (its worker stopped before it finished)."""
-        number = trial if isinstance(trial, int) else trial.number
-        self.storage.update_trial(self._study_id, number, state=TrialState.WAITING, started_at=None)
+    def requeue_running(self) -> list[int]:
+        """Put every running trial back in the queue (this study's driver stops); return their numbers.
+
+        A study has one driver: trials it asked for, whether training, just asked or being told,
+        are all RUNNING, so this catches every one whatever instant a stop lands on.
+        """
+        return self.storage.requeue_running(self._study_id)
 
     def optimize(self, objective: Any, *, n_workers: int = 1, executor: str | Executor = "inline", retries: int = 0,
                  trial_timeout_s: float | None = None, progress: bool = False) -> OptimizeResult:

@@ -42,6 +42,25 @@ def test_resume_after_interrupt_keeps_finished_trials_and_reruns_the_interrupted
     assert [t.number for t in result.trials] == list(range(8))
 
 
+def test_interrupt_while_a_result_is_being_told_leaves_no_trial_running(space, tmp_path, monkeypatch):
+    db = tmp_path / "study.db"
+    tell = cotune.Study.tell
+    told = []
+
+    def interrupted_tell(self, trial, value):
+        told.append(trial.number)
+        if len(told) == 3:  # Ctrl-C lands after the worker finished, before its result is saved
+            raise KeyboardInterrupt
+        return tell(self, trial, value)
+
+    monkeypatch.setattr(cotune.Study, "tell", interrupted_tell)
+    with pytest.raises(KeyboardInterrupt):
+        cotune.optimize(Interrupting(), space, method="random", storage=db, n_workers=2, **BUDGETS)
+    states = [t.state for t in cotune.Study.load(db).trials]
+    assert cotune.TrialState.RUNNING not in states
+    assert states.count(cotune.TrialState.COMPLETE) == 2 and cotune.TrialState.WAITING in states
+
+
 def test_trial_left_running_by_a_dead_process_is_queued_again(space, tmp_path):
     db = tmp_path / "study.db"
     study = cotune.Study(space, method="random", storage=db, **BUDGETS)
