@@ -51,11 +51,11 @@ class _PipeHandler(logging.Handler):
             self.handleError(record)
 
 
-def _child(conn: Connection, stderr_path: str, level: int, env: Mapping[str, str], fn: Callable[..., Any],
-           args: Sequence[Any]) -> None:
+def _child(conn: Connection, stderr_path: str, level: int, env: Mapping[str, str], parent: int,
+           fn: Callable[..., Any], args: Sequence[Any]) -> None:
     """Subprocess entry point: run ``fn(*args)`` and send ``("ok", result)`` or ``("error", text)``."""
     os.environ.update(env)  # before anything initialises a GPU runtime
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     fd = os.open(stderr_path, os.O_WRONLY | os.O_APPEND)
     os.dup2(fd, 2)  # C-level messages and fatal tracebacks go where the parent can read them
     os.close(fd)
@@ -74,8 +74,9 @@ def _child(conn: Connection, stderr_path: str, level: int, env: Mapping[str, str
 
 
 def _exit_with_parent(parent: int) -> None:
-    """Child side: end this process once its parent is gone (a killed driver must not leave trials
-    training, holding a GPU, with nobody to report to)."""
+    """Child side: end this process once its parent ``parent`` is gone, even if it went while this
+    one was starting (a killed driver must not leave trials training, holding a GPU, with nobody
+    to report to)."""
     while os.getppid() == parent:
         time.sleep(_POLL_S)
     os._exit(1)
@@ -126,8 +127,8 @@ def call_in_subprocess(
     with tempfile.NamedTemporaryFile(prefix="cotune-", suffix=".stderr", delete=False) as handle:
         stderr_path = handle.name
     level = logging.getLogger("cotune").getEffectiveLevel()
-    process = ctx.Process(target=_child, args=(sender, stderr_path, level, dict(env or {}), fn, tuple(args)),
-                          daemon=True)
+    process = ctx.Process(target=_child, args=(sender, stderr_path, level, dict(env or {}), os.getpid(), fn,
+                                               tuple(args)), daemon=True)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     process.start()
     sender.close()  # the child holds the only sending end, so its death ends the pipe

@@ -51,6 +51,7 @@ class Logged:
         first = not any(line == f"start {k}" for line in Path(self.log).read_text().splitlines()) \
             if Path(self.log).exists() else True
         log_line(self.log, f"start {k}")
+        log_line(self.log, f"pid {os.getpid()}")
         if self.fault and first and config.params["x"] > 0.5:
             if self.fault == "sigkill":
                 os.kill(os.getpid(), signal.SIGKILL)
@@ -73,9 +74,14 @@ def counts(log: str, kind: str) -> dict[str, int]:
     return out
 
 
+def pids(log: str) -> list[int]:
+    """Process ids of every trial started so far."""
+    return [int(line.split()[1]) for line in Path(log).read_text().splitlines() if line.startswith("pid ")]
+
+
 def drive(db: str, log: str) -> None:
-    """A driver: a random-search study of 12 full runs on 2 process workers, each run 0.6 s."""
-    cotune.optimize(Logged(log, seconds=0.6), SPACE, total_budget=1200, full_budget=100, method="random",
+    """A driver: a random-search study of 8 full runs on 2 process workers, each run 2 s."""
+    cotune.optimize(Logged(log, seconds=2.0), SPACE, total_budget=800, full_budget=100, method="random",
                     storage=db, executor="process", n_workers=2)
 
 
