@@ -6,7 +6,7 @@ each at the full budget with evaluations at 10%, 25% and 50% of it, and stores e
 curve. `cotune bench --benchmarks smollm2-trivia` replays it. The file is written after every
 run and a re-run resumes, so an interrupted recording loses at most one run.
 
-    python benchmarks/record_real_runs.py                 # 32 configurations, about 40 minutes on 2 cores
+    python benchmarks/record_real_runs.py                 # 48 configurations, about 40 minutes on 2 cores
     python benchmarks/record_real_runs.py --n-configs 4 --out /tmp/check.json
 """
 
@@ -26,7 +26,7 @@ FRACTIONS = (0.1, 0.25, 0.5)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-configs", type=int, default=32, help="configurations to record (baseline first)")
+    parser.add_argument("--n-configs", type=int, default=48, help="configurations to record (baseline first)")
     parser.add_argument("--full-budget", type=int, default=20, help="training steps of a full run")
     parser.add_argument("--domains", default="games,science_sports,countries,python_docs",
                         help="comma-separated demo domains of the mixture")
