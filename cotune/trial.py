@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cotune.exceptions import CotuneError
@@ -101,3 +101,16 @@ class Trial:
             if math.isclose(b, budget, rel_tol=rel_tol):
                 return s
         return None
+
+
+def incumbents(trials: Sequence[Trial], full_budget: float) -> list[tuple[float, Trial | None]]:
+    """After each finished trial, in finishing order: the budget spent so far and the best trial
+    measured at ``full_budget`` so far (None before the first), i.e. the answer at that moment."""
+    spent, best, out = 0.0, None, []
+    for trial in sorted((t for t in trials if t.state.finished), key=lambda t: t.finished_at or 0.0):
+        spent += trial.charged
+        if trial.state is TrialState.COMPLETE and trial.budget == full_budget and trial.score is not None:
+            if best is None or trial.score > best.score:
+                best = trial
+        out.append((spent, best))
+    return out

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from cotune.bench.landscapes import make_landscape
-from cotune.trial import TrialState
+from cotune.trial import incumbents
 
 
 
@@ -64,13 +64,8 @@ def run_one(method: str, benchmark: str, seed: int, setup: BenchSetup = BenchSet
         full_budget=setup.full_budget, small_budget=setup.small_budget, method=method, seed=seed,
     )
     wall = time.perf_counter() - start
-    spent, best, trace = 0.0, None, []
-    for trial in sorted((t for t in result.trials if t.state.finished), key=lambda t: t.finished_at):
-        spent += trial.charged
-        if trial.state is TrialState.COMPLETE and trial.budget == setup.full_budget:
-            if best is None or trial.score > best.score:
-                best = trial
-        trace.append((spent, landscape.regret(best.config) if best is not None else float("inf")))
+    trace = [(spent, landscape.regret(best.config) if best is not None else float("inf"))
+             for spent, best in incumbents(result.trials, setup.full_budget)]
     target = setup.target * landscape.optimum
     reached = next((s for s, r in trace if r <= target), None)
     final = landscape.regret(result.best.config) if result.best is not None else float("inf")

@@ -56,12 +56,15 @@ class History:
             if t.state is TrialState.COMPLETE and (budget is None or math.isclose(t.budget, budget, rel_tol=1e-9))
         ]
 
+    def failed_keys(self) -> set[str]:
+        """Keys of configurations that failed at any budget (never proposed again)."""
+        return {t.config.key() for t in self.trials if t.state is TrialState.FAIL}
+
     def used_keys(self, budget: float) -> set[str]:
         """Keys of configurations that must not be proposed at ``budget`` again: every failed one,
         and every one already run or pending at that budget."""
-        return {
-            t.config.key() for t in self.trials
-            if t.state is TrialState.FAIL or math.isclose(t.budget, budget, rel_tol=1e-9)
+        return self.failed_keys() | {
+            t.config.key() for t in self.trials if math.isclose(t.budget, budget, rel_tol=1e-9)
         }
 
 

@@ -62,7 +62,7 @@ class HyperbandMethod(Method):
         runs = {(t.config.key(), _budget_key(t.budget)): t for t in history.trials}
         if (default.key(), _budget_key(s.full_budget)) not in runs:
             return TrialRequest(default, s.full_budget, Role.FULL) if history.fits(s.full_budget) else None
-        failed = {t.config.key() for t in history.trials if t.state is TrialState.FAIL}
+        failed = history.failed_keys()
         plan = brackets(s.full_budget, s.small_budget)
         for iteration in itertools.count():
             for template in plan:

@@ -15,7 +15,7 @@ from cotune.space.design import initial_design
 from cotune.space.search_space import Config, SearchSpace
 from cotune.surrogate.acquisition import AcquisitionOptions
 from cotune.surrogate.proposer import Proposer
-from cotune.trial import Role, Trial, TrialState
+from cotune.trial import Role, Trial
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class JobsMethod(Method):
     def _ask_initial(self, history: History, pairs: list[Pair], full_keys: set[str]) -> TrialRequest | None:
         s = self.settings
         reserve = s.n_confirm * s.full_budget + s.small_budget
-        failed = {t.config.key() for t in history.trials if t.state is TrialState.FAIL}
+        failed = history.failed_keys()
         pending_full = [t for t in history.pending if t.budget == s.full_budget]
         for trial in history.complete(s.full_budget):
             has_small = trial.score_at(s.small_budget) is not None or any(
@@ -202,7 +202,7 @@ class JobsMethod(Method):
     def _ask_confirmation(self, history: History, X: np.ndarray, y: np.ndarray, yvar: np.ndarray,
                           full_keys: set[str]) -> TrialRequest | None:
         s = self.settings
-        failed = {t.config.key() for t in history.trials if t.state is TrialState.FAIL}
+        failed = history.failed_keys()
         candidates = {
             t.config.key(): t.config for t in history.complete(s.small_budget)
             if t.config.key() not in full_keys and t.config.key() not in failed

@@ -20,7 +20,7 @@ from cotune.space.design import initial_design, random_encoded
 from cotune.space.search_space import Config, SearchSpace
 from cotune.surrogate.acquisition import AcquisitionOptions, CachedLogEI, fix_features, optimize_acquisition, with_pending
 from cotune.surrogate.gp import DTYPE, FittedGP, build_gp
-from cotune.trial import Role, TrialState
+from cotune.trial import Role
 
 #: Budgets the search chooses from: geometric steps from the small budget to the full one.
 FIDELITIES = 3
@@ -133,7 +133,7 @@ class MFMSMethod(Method):
     def _ask_confirmation(self, history: History) -> TrialRequest | None:
         s = self.settings
         full_keys = {t.config.key() for t in history.trials if t.budget == s.full_budget}
-        failed = {t.config.key() for t in history.trials if t.state is TrialState.FAIL}
+        failed = history.failed_keys()
         candidates: dict[str, Config] = {
             t.config.key(): t.config for t in history.complete()
             if t.config.key() not in full_keys and t.config.key() not in failed

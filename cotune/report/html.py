@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cotune.report import plots
-from cotune.trial import Role, Trial, TrialState
+from cotune.trial import Role, Trial, TrialState, incumbents
 
 if TYPE_CHECKING:
     from cotune.study import Study
@@ -95,14 +95,7 @@ def write(study: Study, path: str | os.PathLike[str]) -> None:
 
 def _progress(trials: Sequence[Trial], full_budget: float) -> list[tuple[float, float]]:
     """(budget spent, best measured full-budget score) after each finished trial, once a full run is in."""
-    spent, best, out = 0.0, None, []
-    for trial in sorted((t for t in trials if t.state.finished), key=lambda t: t.finished_at or 0.0):
-        spent += trial.charged
-        if trial.state is TrialState.COMPLETE and trial.budget == full_budget and trial.score is not None:
-            best = trial.score if best is None else max(best, trial.score)
-        if best is not None:
-            out.append((spent, best))
-    return out
+    return [(spent, best.score) for spent, best in incumbents(trials, full_budget) if best is not None]
 
 
 def _predictor(trials: Sequence[Trial], full_budget: float) -> str:
