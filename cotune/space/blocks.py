@@ -31,11 +31,6 @@ def block_dims(space: SearchSpace, block: Block) -> list[int]:
     return list(range(n)) if block == "data" else list(range(n, space.dim))
 
 
-def restrict(config: Config, block: Block) -> Config:
-    """The part of ``config`` in ``block``."""
-    return Config(mixture=config.mixture) if block == "data" else Config(params=config.params)
-
-
 def join(part: Config, rest: Config, block: Block) -> Config:
     """A full configuration: ``block`` taken from ``part``, the other block from ``rest``."""
     if block == "data":
