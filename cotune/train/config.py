@@ -105,13 +105,17 @@ class EvalConfig:
     ``multiple_choice`` rows: ``{"question", "choices": [...], "answer": index}``, scored by the
     log-likelihood of each choice. ``exact_match`` rows: ``{"prompt" or "question", "answer": str
     or [str, ...]}``, scored on greedy answers. ``loss`` rows: like training rows, scored as minus
-    the mean token loss. ``lm_eval`` runs an lm-evaluation-harness task (package ``lm-eval``).
+    the mean token loss. ``lm_eval`` runs an lm-evaluation-harness task (package ``lm-eval``);
+    its ``path``, if set, is a folder of the user's own task YAML files (lm-eval's ``include_path``),
+    which is how a task reads local data instead of a dataset hub.
     """
 
     kind: Literal["multiple_choice", "exact_match", "loss", "lm_eval"] = dataclasses.field(
         metadata=_help("how the adapter is scored")
     )
-    path: str | None = dataclasses.field(default=None, metadata=_help("JSONL file of evaluation rows"))
+    path: str | None = dataclasses.field(
+        default=None, metadata=_help("JSONL file of evaluation rows; for lm_eval, an optional folder of task YAML files")
+    )
     task: str | None = dataclasses.field(default=None, metadata=_help("lm-evaluation-harness task name (kind lm_eval)"))
     metric: str | None = dataclasses.field(
         default=None,

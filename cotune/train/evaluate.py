@@ -163,11 +163,14 @@ def loss_metrics(model: torch.nn.Module, encoded: Sequence[Encoded], pad: int, b
 
 
 def lm_eval_metrics(model: torch.nn.Module, tokenizer: Any, task: str, limit: int | None,
-                    batch_size: int) -> dict[str, float]:
-    """Numeric results of one lm-evaluation-harness task (its datasets must be available offline)."""
+                    batch_size: int, task_dir: str | None = None) -> dict[str, float]:
+    """Numeric results of one lm-evaluation-harness task (its datasets must be available offline);
+    ``task_dir`` adds the task YAML files of that folder to lm-eval's registry."""
     lm_eval, hflm = _import_lm_eval()
+    from lm_eval.tasks import TaskManager
+
     results = lm_eval.simple_evaluate(model=hflm(pretrained=model, tokenizer=tokenizer, batch_size=batch_size),
-                                      tasks=[task], limit=limit)
+                                      tasks=[task], limit=limit, task_manager=TaskManager(include_path=task_dir))
     return {k: float(v) for k, v in results["results"][task].items() if isinstance(v, (int, float))}
 
 
@@ -197,6 +200,12 @@ class Evaluator:
         self.pad = pad_id(tokenizer)
         if config.kind == "lm_eval":
             _import_lm_eval()
+            self.task_dir = None if config.path is None else str(Path(config.path).expanduser())
+            if self.task_dir is not None and not Path(self.task_dir).is_dir():
+                raise TrainingConfigError(
+                    f"lm-eval task folder {config.path!r} is not a folder; set EvalConfig.path to the folder "
+                    "holding your task YAML files, or unset it for lm-eval's own tasks"
+                )
             return
         path = Path(config.path).expanduser()
         if not path.is_file():
@@ -264,7 +273,8 @@ class Evaluator:
                     metrics = loss_metrics(model, self.encoded, self.pad, cfg.batch_size)
                     metrics["score"] = -metrics["loss"]
                 else:
-                    metrics = lm_eval_metrics(model, self.tokenizer, cfg.task, cfg.n_examples, cfg.batch_size)
+                    metrics = lm_eval_metrics(model, self.tokenizer, cfg.task, cfg.n_examples, cfg.batch_size,
+                                              self.task_dir)
                     if cfg.metric not in metrics:
                         raise TrainingConfigError(
                             f"lm-eval task {cfg.task!r} reported {sorted(metrics)}, not EvalConfig.metric={cfg.metric!r}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -76,14 +77,46 @@ def test_bad_multiple_choice_rows_raise(loaded, tmp_path):
         Evaluator(EvalConfig(kind="multiple_choice", path=str(tmp_path / "mc.jsonl")), tok, chat=False)
 
 
-def test_lm_eval_without_the_package_is_a_clear_error(loaded):
-    pytest.importorskip("torch")
-    try:
-        import lm_eval  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("lm-eval is installed")
+def test_lm_eval_without_the_package_is_a_clear_error(loaded, monkeypatch):
+    monkeypatch.setitem(sys.modules, "lm_eval", None)  # what an environment without lm-eval sees
     _, tok = loaded
     with pytest.raises(TrainingConfigError, match="pip install lm-eval"):
         Evaluator(EvalConfig(kind="lm_eval", task="hellaswag"), tok, chat=False)
+
+
+LM_EVAL_TASK = """task: colours
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "{{{{question}}}}"
+doc_to_choice: "{{{{choices}}}}"
+doc_to_target: "{{{{answer}}}}"
+metric_list:
+  - metric: acc
+    aggregation: mean
+    higher_is_better: true
+"""
+
+
+def test_lm_eval_runs_a_local_task_and_agrees_with_multiple_choice(loaded, data_files, tmp_path):
+    pytest.importorskip("lm_eval")
+    model, tok = loaded
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    (tasks / "colours.yaml").write_text(LM_EVAL_TASK.format(data=data_files["mc"]))
+    config = EvalConfig(kind="lm_eval", task="colours", path=str(tasks), batch_size=4)
+    metrics = Evaluator(config, tok, chat=False)(model)
+    assert model.training
+    # lm-eval's log-likelihood accuracy is cotune's own multiple-choice accuracy on the same rows
+    ours = Evaluator(EvalConfig(kind="multiple_choice", path=data_files["mc"]), tok, chat=False)(model)
+    assert metrics["score"] == metrics["acc,none"] == pytest.approx(ours["accuracy"])
+
+
+def test_lm_eval_task_folder_must_exist(loaded, tmp_path):
+    pytest.importorskip("lm_eval")
+    _, tok = loaded
+    with pytest.raises(TrainingConfigError, match="not a folder"):
+        Evaluator(EvalConfig(kind="lm_eval", task="colours", path=str(tmp_path / "missing")), tok, chat=False)
