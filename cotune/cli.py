@@ -22,7 +22,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         "bench", help="compare methods at equal budget on benchmarks with a known optimum",
         description="Run every method on every benchmark and seed at the same total budget, in parallel "
                     "processes; print and write the mean best measured score per method (as the JoBS paper's "
-                    "Table 3), the median budget each method needs to get within 1%% (--target) of the optimum and its "
+                    "Table 3), the median budget each method needs to get within 1% (--target) of the optimum and its "
                     "ratio to jobs, every run as JSON, and a PNG of the best score so far against budget spent.",
     )
     p.add_argument("--methods", type=_csv, default=["jobs", "random", "bo"], help="comma-separated method names")

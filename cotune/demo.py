@@ -17,6 +17,9 @@ from cotune.study import OptimizeResult, Study
 
 logger = logging.getLogger(__name__)
 
+#: The demo's score: the mean probability of the right one of four answers (smoother than accuracy).
+METRIC = "prob_correct"
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class DemoSettings:
@@ -46,7 +49,7 @@ def run_demo(settings: DemoSettings = DemoSettings(), *, storage: str | Path = "
 
     objective = demo_objective(
         small_budget=settings.small_budget, n_examples=settings.n_examples, n_eval=settings.n_eval,
-        metric="prob_correct", seed=settings.seed, batch_size=settings.batch_size,
+        metric=METRIC, seed=settings.seed, batch_size=settings.batch_size,
     )
     space = lora_space(objective.domains, objective.n_layers(), max_rank=settings.max_rank)
     study = Study(

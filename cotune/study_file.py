@@ -3,7 +3,9 @@
 The file is validated by pydantic against the training backend's settings dataclasses, so every
 unknown key and bad value is reported with the file, the key path and the reason. The word
 ``packaged`` stands for the offline demo: the packaged SmolLM2-135M as ``model``, the demo
-domains as ``data.domains`` and its held-out questions as ``evaluation.path``.
+domains as ``data.domains`` and its held-out questions as ``evaluation.path`` (4-way
+multiple-choice rows for kind ``multiple_choice``, question and answer rows for ``exact_match``
+and ``loss``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class SpaceSection(_Strict):
 
     n_layers: int | Literal["auto"] = pydantic.Field("auto", description="the model's layer count, or auto to read it")
     max_rank: int = pydantic.Field(256, ge=2, description="largest LoRA rank searched")
+    max_alpha: float = pydantic.Field(500.0, gt=1.0, description="largest LoRA alpha searched")
 
 
 class StudySection(_Strict):
@@ -164,7 +167,12 @@ def load_study_file(path: str | Path) -> LoadedStudy:
         data["domains"] = {name: str(base / p) for name, p in data["domains"].items()}
     evaluation = dict(parsed.evaluation)
     if evaluation.get("path") == PACKAGED:
-        evaluation["path"] = demo.eval_multiple_choice
+        packaged = {"multiple_choice": demo.eval_multiple_choice, "exact_match": demo.eval_exact_match,
+                    "loss": demo.eval_exact_match}
+        if evaluation.get("kind") not in packaged:
+            raise SettingsError(f"{path}: evaluation.path 'packaged' holds the demo's questions, for kind "
+                                f"{', '.join(packaged)}; kind {evaluation.get('kind')!r} needs a path of its own")
+        evaluation["path"] = packaged[evaluation["kind"]]
     elif isinstance(evaluation.get("path"), str):
         evaluation["path"] = str(base / evaluation["path"])
     train = dict(parsed.train)
@@ -197,7 +205,7 @@ def run_study_file(path: str | Path, *, progress: bool = True):
     objective = TrainingObjective(model=loaded.model, data=loaded.data, evaluation=loaded.evaluation,
                                   train=loaded.train)
     n_layers = objective.n_layers() if loaded.space.n_layers == "auto" else loaded.space.n_layers
-    space = lora_space(objective.domains, n_layers, max_rank=loaded.space.max_rank)
+    space = lora_space(objective.domains, n_layers, max_rank=loaded.space.max_rank, max_alpha=loaded.space.max_alpha)
     settings = loaded.study.model_dump()
     storage, name = settings.pop("storage"), settings.pop("study_name")
     study = Study(space, storage=storage, study_name=name, **settings)

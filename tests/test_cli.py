@@ -35,6 +35,12 @@ def test_bench_rejects_unknown_names():
         main(["bench", "--benchmarks", "nope"])
 
 
+def test_bench_help_names_the_target_once_formatted(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    assert "within 1% (--target)" in " ".join(capsys.readouterr().out.split())
+
+
 def test_help_runs_as_a_command():
     done = subprocess.run([sys.executable, "-m", "cotune.cli", "--help"], capture_output=True, text=True, check=True)
     assert "bench" in done.stdout

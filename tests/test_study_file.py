@@ -86,7 +86,21 @@ def test_cli_run_reports_a_bad_file(tmp_path):
 def test_examples_are_valid():
     demo = load_study_file(EXAMPLES / "demo-cpu.yaml")
     assert demo.model.gguf_file.endswith(".gguf") and len(demo.data.domains) == 6
+    assert demo.evaluation.kind == "multiple_choice" and demo.evaluation.path.endswith("eval_multiple_choice.jsonl")
     assert demo.study.total_budget == 4 * 20 + 10 * 5 + 2 * 20
     paper = load_study_file(EXAMPLES / "llama3-8b-gpu.yaml")
     assert len(paper.data.domains) == 10 and paper.study.full_budget == 1000 and paper.study.n_init == 30
     assert paper.study.total_budget == 30 * 1000 + 70 * 50 + 3 * 1000
+
+
+@pytest.mark.parametrize("kind, file", [("multiple_choice", "eval_multiple_choice.jsonl"),
+                                        ("exact_match", "eval_exact_match.jsonl"), ("lm_eval", None)])
+def test_packaged_evaluation_path_follows_the_kind(tmp_path, kind, file):
+    text = VALID.replace("evaluation: {kind: loss, path: eval.jsonl}",
+                         f"evaluation: {{kind: {kind}, path: packaged, task: t}}" if kind == "lm_eval"
+                         else f"evaluation: {{kind: {kind}, path: packaged}}")
+    if file is None:
+        with pytest.raises(SettingsError, match="needs a path of its own"):
+            load_study_file(write(tmp_path, text))
+        return
+    assert load_study_file(write(tmp_path, text)).evaluation.path.endswith(file)

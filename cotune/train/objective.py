@@ -111,7 +111,7 @@ def demo_objective(
     **train: Any,
 ) -> TrainingObjective:
     """The offline demo: LoRA on the packaged SmolLM2-135M-Instruct, trivia/country/Python-docs
-    domains, scored by accuracy on held-out 4-way trivia questions.
+    domains, scored on held-out trivia questions (trivia categories no training domain holds).
 
     CPU-friendly defaults: batch 8 of at most 128 tokens, 256 training examples, 100 evaluation
     questions. The model has 30 layers: ``cotune.lora_space(obj.domains, n_layers=30)``.
@@ -121,7 +121,9 @@ def demo_objective(
         small_budget: Also evaluate here during longer runs (the study's small budget).
         n_examples: Training examples per trial, split by the mixture.
         n_eval: Evaluation questions.
-        metric: ``"accuracy"``, ``"accuracy_norm"`` or ``"prob_correct"`` (smoother with few questions).
+        metric: ``"loss"`` (score = minus the mean token loss of the questions' answers), or
+            ``"accuracy"``, ``"accuracy_norm"`` or ``"prob_correct"`` of 4-way multiple choice
+            (``prob_correct`` is smoother with few questions).
         domains: A subset of the demo domains (default all six).
         cache_dir: Cache root for the built data and the dequantised model.
         seed: Seed of data sampling, adapter initialisation and the evaluation distractors.
@@ -140,8 +142,11 @@ def demo_objective(
     return TrainingObjective(
         model=smollm2_model_config(cache_dir=cache_dir),
         data=DataConfig(domains={name: demo.domains[name] for name in chosen}, n_examples=n_examples, max_length=128),
-        evaluation=EvalConfig(kind="multiple_choice", path=demo.eval_multiple_choice, n_examples=n_eval, batch_size=16,
-                              metric=metric),
+        evaluation=(
+            EvalConfig(kind="loss", path=demo.eval_exact_match, n_examples=n_eval, batch_size=16) if metric == "loss"
+            else EvalConfig(kind="multiple_choice", path=demo.eval_multiple_choice, n_examples=n_eval, batch_size=16,
+                            metric=metric)
+        ),
         train=TrainConfig(budget_unit=budget_unit, small_budget=small_budget, seed=seed, timeout_s=timeout_s, **train),
         in_process=in_process,
     )

@@ -94,6 +94,15 @@ def test_lora_space_layer_bounds():
         cotune.lora_space(["a"], n_layers=0)
 
 
+def test_lora_space_rank_and_alpha_ranges():
+    space = cotune.lora_space(["a", "b"], n_layers=4, max_rank=32, max_alpha=128)
+    assert (space.params["lora_rank"].high, space.params["lora_alpha"].high) == (32, 128.0)
+    assert space.default_config().params["lora_alpha"] == 16.0
+    assert cotune.lora_space(None, n_layers=4, max_alpha=10).default_config().params["lora_alpha"] == 10.0
+    with pytest.raises(cotune.SpaceError, match="max_alpha"):
+        cotune.lora_space(["a"], n_layers=4, max_alpha=1)
+
+
 @pytest.mark.parametrize(
     "config, match",
     [

@@ -46,6 +46,16 @@ def test_demo_data_is_built_once_and_well_formed(tmp_path):
     assert build_demo_data(tmp_path) == demo  # second call reuses the files
 
 
+def test_demo_objective_scores_by_answer_loss_or_multiple_choice(tmp_path):
+    from cotune.train import demo_objective
+
+    loss = demo_objective(cache_dir=str(tmp_path), metric="loss", n_eval=32)
+    assert (loss.evaluation.kind, loss.evaluation.n_examples) == ("loss", 32)
+    assert loss.evaluation.path.endswith("eval_exact_match.jsonl")
+    choice = demo_objective(cache_dir=str(tmp_path), metric="prob_correct")
+    assert (choice.evaluation.kind, choice.evaluation.metric) == ("multiple_choice", "prob_correct")
+
+
 def test_distractors_are_deterministic_and_never_right():
     import random
 

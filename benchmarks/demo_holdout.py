@@ -1,0 +1,74 @@
+"""Does the demo's answer beat its baseline on questions it was not selected on?
+
+`cotune demo` picks its best configuration by the score on the first ``n_eval`` held-out
+questions, so its margin over the baseline includes selection noise. This script trains the
+study's best configuration and its baseline again at the full budget, with the study's training
+seed and with other seeds, and scores both on *fresh* held-out questions (the rows of the demo's
+evaluation file after the first ``n_eval``), printing every score and the mean difference.
+
+    python benchmarks/demo_holdout.py cotune-demo.db --questions 384 --seeds 0,1
+    python benchmarks/demo_holdout.py cotune-demo.db --skip 0 --questions 48 --seeds 0   # reproduces the study
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+from cotune.demo import METRIC, DemoSettings
+from cotune.study import Study
+from cotune.train import TrainingObjective, demo_objective
+from cotune.train.data import read_jsonl
+
+
+def fresh_questions(path: str, skip: int, count: int, folder: Path) -> str:
+    """A JSONL file of ``count`` evaluation rows after the first ``skip`` of ``path``."""
+    rows = read_jsonl(Path(path))[skip:skip + count]
+    if len(rows) < count:
+        raise SystemExit(f"{path} holds {skip + len(rows)} questions; ask for at most {len(rows)} fresh ones")
+    out = folder / "fresh.jsonl"
+    out.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return str(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("study", help="the demo's study file (cotune-demo.db)")
+    parser.add_argument("--questions", type=int, default=384, help="fresh held-out questions to score on")
+    parser.add_argument("--seeds", default="0,1", help="comma-separated training seeds")
+    parser.add_argument("--skip", type=int, default=DemoSettings().n_eval,
+                        help="questions to skip (default: the demo's n_eval, the ones it selected on; "
+                             "0 with --questions 48 --seeds 0 reproduces the study's own scores)")
+    args = parser.parse_args()
+
+    settings = DemoSettings()
+    study = Study.load(args.study, study_name="demo")
+    best, baseline = study.best, study.baseline
+    if best is None or baseline is None:
+        raise SystemExit(f"{args.study} has no measured best configuration or baseline yet; run `cotune demo` first")
+    demo = demo_objective(n_examples=settings.n_examples, n_eval=settings.n_eval, metric=METRIC,
+                          seed=settings.seed, batch_size=settings.batch_size)
+    budget = study.settings.full_budget
+    print(f"study: best {best.score:.4f} (trial {best.number}), baseline {baseline.score:.4f} "
+          f"on the {settings.n_eval} questions it selected on")
+    diffs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = fresh_questions(demo.evaluation.path, args.skip, args.questions, Path(tmp))
+        evaluation = dataclasses.replace(demo.evaluation, path=fresh, n_examples=None)
+        for seed in (int(s) for s in args.seeds.split(",")):
+            objective = TrainingObjective(model=demo.model, data=demo.data, evaluation=evaluation,
+                                          train=dataclasses.replace(demo.train, seed=seed, small_budget=None))
+            scores = {name: objective(trial.config, budget).score for name, trial in (("best", best), ("baseline", baseline))}
+            diffs.append(scores["best"] - scores["baseline"])
+            print(f"training seed {seed}: best {scores['best']:.4f}, baseline {scores['baseline']:.4f}, "
+                  f"difference {diffs[-1]:+.4f} on questions {args.skip + 1}-{args.skip + args.questions}", flush=True)
+    spread = f" (std {statistics.stdev(diffs):.4f})" if len(diffs) > 1 else ""
+    print(f"mean difference {statistics.fmean(diffs):+.4f}{spread} over {len(diffs)} training seed(s)")
+
+
+if __name__ == "__main__":
+    main()
