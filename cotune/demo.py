@@ -34,6 +34,7 @@ class DemoSettings:
     n_examples: int = dataclasses.field(default=256, metadata={"help": "training examples, split by the mixture"})
     n_eval: int = dataclasses.field(default=48, metadata={"help": "held-out multiple-choice questions"})
     max_rank: int = dataclasses.field(default=64, metadata={"help": "largest LoRA rank searched"})
+    max_alpha: float = dataclasses.field(default=500.0, metadata={"help": "largest LoRA alpha searched"})
     seed: int = dataclasses.field(default=0, metadata={"help": "seed of the study and of the data"})
 
     @property
@@ -51,7 +52,7 @@ def run_demo(settings: DemoSettings = DemoSettings(), *, storage: str | Path = "
         small_budget=settings.small_budget, n_examples=settings.n_examples, n_eval=settings.n_eval,
         metric=METRIC, seed=settings.seed, batch_size=settings.batch_size,
     )
-    space = lora_space(objective.domains, objective.n_layers(), max_rank=settings.max_rank)
+    space = lora_space(objective.domains, objective.n_layers(), max_rank=settings.max_rank, max_alpha=settings.max_alpha)
     study = Study(
         space, total_budget=settings.total_budget, full_budget=settings.full_budget,
         small_budget=settings.small_budget, method="jobs", n_init=settings.n_init, n_confirm=settings.n_confirm,
