@@ -36,16 +36,16 @@ def fresh_questions(path: str, skip: int, count: int, folder: Path) -> str:
 
 
 def main() -> None:
+    settings = DemoSettings()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("study", help="the demo's study file (cotune-demo.db)")
     parser.add_argument("--questions", type=int, default=384, help="fresh held-out questions to score on")
     parser.add_argument("--seeds", default="0,1", help="comma-separated training seeds")
-    parser.add_argument("--skip", type=int, default=DemoSettings().n_eval,
+    parser.add_argument("--skip", type=int, default=settings.n_eval,
                         help="questions to skip (default: the demo's n_eval, the ones it selected on; "
                              "0 with --questions 48 --seeds 0 reproduces the study's own scores)")
     args = parser.parse_args()
 
-    settings = DemoSettings()
     study = Study.load(args.study, study_name="demo")
     best, baseline = study.best, study.baseline
     if best is None or baseline is None:

@@ -167,12 +167,10 @@ def load_study_file(path: str | Path) -> LoadedStudy:
         data["domains"] = {name: str(base / p) for name, p in data["domains"].items()}
     evaluation = dict(parsed.evaluation)
     if evaluation.get("path") == PACKAGED:
-        packaged = {"multiple_choice": demo.eval_multiple_choice, "exact_match": demo.eval_exact_match,
-                    "loss": demo.eval_exact_match}
-        if evaluation.get("kind") not in packaged:
+        if evaluation.get("kind") not in demo.eval_files:
             raise SettingsError(f"{path}: evaluation.path 'packaged' holds the demo's questions, for kind "
-                                f"{', '.join(packaged)}; kind {evaluation.get('kind')!r} needs a path of its own")
-        evaluation["path"] = packaged[evaluation["kind"]]
+                                f"{', '.join(demo.eval_files)}; kind {evaluation.get('kind')!r} needs a path of its own")
+        evaluation["path"] = demo.eval_files[evaluation["kind"]]
     elif isinstance(evaluation.get("path"), str):
         evaluation["path"] = str(base / evaluation["path"])
     train = dict(parsed.train)

@@ -57,6 +57,13 @@ class DemoData:
     eval_exact_match: str
     sizes: dict[str, int]
 
+    @property
+    def eval_files(self) -> dict[str, str]:
+        """The held-out questions for each evaluation kind that can score them: 4-way rows for
+        ``multiple_choice``, question and answer rows for ``exact_match`` and ``loss``."""
+        return {"multiple_choice": self.eval_multiple_choice, "exact_match": self.eval_exact_match,
+                "loss": self.eval_exact_match}
+
 
 def _trivia_files() -> dict[str, Path]:
     try:
