@@ -125,13 +125,17 @@ def _demo(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from cotune.demo import DemoSettings, run_demo
+    from cotune.exceptions import StudyBusyError, StudyMismatchError
 
     settings = DemoSettings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(DemoSettings)})
     console = Console()
     console.print(f"cotune demo: {settings.n_init} full runs of {settings.full_budget:g} steps, "
                   f"{settings.n_short} short runs of {settings.small_budget:g} steps, {settings.n_confirm} "
                   f"confirmation runs (total {settings.total_budget:g} steps); study in {args.storage}")
-    result = run_demo(settings, storage=args.storage)
+    try:
+        result = run_demo(settings, storage=args.storage)
+    except (StudyBusyError, StudyMismatchError) as err:
+        raise SystemExit(f"cotune demo: {err}") from None
     _print_answer(console, result.study, args.storage)
     return 0
 
@@ -147,13 +151,13 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from cotune.exceptions import SettingsError
+    from cotune.exceptions import SettingsError, StudyBusyError, StudyMismatchError
     from cotune.study_file import load_study_file, run_study_file
 
     try:
         storage = load_study_file(args.file).study.storage
         result = run_study_file(args.file)
-    except SettingsError as err:
+    except (SettingsError, StudyBusyError, StudyMismatchError) as err:
         raise SystemExit(f"cotune run: {err}") from None
     _print_answer(Console(), result.study, storage)
     return 0

@@ -41,3 +41,7 @@ class TrialTimeoutError(TrialFailedError, TimeoutError):
 
 class WorkerLostError(TrialFailedError):
     """The process or machine running a trial died without reporting a result."""
+
+
+class StudyBusyError(CotuneError, RuntimeError):
+    """Another live process is running the study (a study has one driver at a time)."""

@@ -73,6 +73,7 @@ def run_study(
                            "the storage writable, then run the study again to resume") from err
     finally:
         runner.shutdown(cancel=cancel)
+        _release(study)
         if bar is not None:
             bar.close()
 
@@ -94,6 +95,15 @@ def _stop(study: Study, err: BaseException) -> None:
         return
     reason = "interrupted" if isinstance(err, KeyboardInterrupt) else f"storage failed ({err})"
     logger.warning("%s: %d running trial(s) stopped; every finished trial is saved, re-run to resume", reason, stopped)
+
+
+def _release(study: Study) -> None:
+    """Let another process run the study; a storage that no longer takes writes keeps the claim,
+    which a re-run on this host takes over once this process has exited."""
+    try:
+        study.release()
+    except StorageError:
+        logger.warning("could not release the study; a re-run on this host resumes it")
 
 
 def _first_line(err: BaseException) -> str:

@@ -6,6 +6,8 @@ Contract:
       is never modified again.
     - Every write is one transaction: a crash leaves either the old or the new record.
     - ``None`` as the URL keeps everything in memory (lost when the process ends).
+    - A study has at most one driver, the process that asks for its trials, recorded as its
+      host and process id (`claim_driver`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,12 @@ CREATE TABLE IF NOT EXISTS trials (
     started_at REAL,
     finished_at REAL,
     PRIMARY KEY (study_id, number)
+);
+CREATE TABLE IF NOT EXISTS drivers (
+    study_id INTEGER PRIMARY KEY REFERENCES studies(id),
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    since REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS study_attrs (
     study_id INTEGER NOT NULL REFERENCES studies(id),
@@ -225,6 +233,27 @@ class Storage:
             if TrialState(row[0]).finished:
                 raise StorageError(f"trial {number} is already {row[0]} and cannot be modified")
             conn.execute(f"UPDATE trials SET {columns} WHERE study_id = ? AND number = ?", (*values, study_id, number))
+
+    def claim_driver(self, study_id: int, host: str, pid: int,
+                     alive: Callable[[str, int], bool]) -> tuple[str, int, float] | None:
+        """Record ``(host, pid)`` as the study's driver unless another driver is ``alive``.
+
+        Returns None once claimed (or already held), else the other driver's host, pid and the
+        time it claimed the study. Check and claim are one transaction, so of two processes
+        claiming at once exactly one succeeds.
+        """
+        with self._transaction() as conn:
+            row = conn.execute("SELECT host, pid, since FROM drivers WHERE study_id = ?", (study_id,)).fetchone()
+            if row is not None and (row[0], row[1]) != (host, pid) and alive(row[0], row[1]):
+                return row[0], row[1], row[2]
+            if row is None or (row[0], row[1]) != (host, pid):
+                conn.execute("INSERT OR REPLACE INTO drivers VALUES (?, ?, ?, ?)", (study_id, host, pid, time.time()))
+        return None
+
+    def release_driver(self, study_id: int, host: str, pid: int) -> None:
+        """Forget ``(host, pid)`` as the study's driver (nothing if another process holds it)."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM drivers WHERE study_id = ? AND host = ? AND pid = ?", (study_id, host, pid))
 
     def requeue_running(self, study_id: int) -> list[int]:
         """Put trials left RUNNING by a dead process back in the queue (WAITING); return their numbers."""

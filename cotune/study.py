@@ -6,12 +6,14 @@ import dataclasses
 import json
 import logging
 import math
+import os
+import socket
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-from cotune.exceptions import CotuneError, StorageError, StudyMismatchError, TrialStateError
+from cotune.exceptions import CotuneError, StorageError, StudyBusyError, StudyMismatchError, TrialStateError
 from cotune.executors import Executor
 from cotune.methods import make_method
 from cotune.methods.base import History
@@ -63,7 +65,7 @@ class Study:
         self.study_name = study_name
         self.storage = storage if isinstance(storage, Storage) else Storage(storage)
         self._study_id = self._create_or_resume()
-        self._orphans_requeued = False
+        self._driving = False
         self.method = make_method(self.settings.method, space, self.settings)
 
     @classmethod
@@ -102,19 +104,39 @@ class Study:
             )
         return study_id
 
-    def _requeue_orphans(self) -> None:
-        """Queue again the trials a previous process left running (once, before this one asks).
+    def _take_over(self) -> None:
+        """Become the study's driver and queue again the trials a previous driver left running
+        (once, before this process asks for its first trial).
 
         Done on the first `ask`, not on opening, so that inspecting a study another process is
-        running (`cotune status`) never touches its trials.
+        running (`cotune status`) never touches its trials. Raises `StudyBusyError` while another
+        live process drives the study: requeueing its running trials would make both train them.
         """
-        if self._orphans_requeued:
+        if self._driving:
             return
-        self._orphans_requeued = True
+        holder = self.storage.claim_driver(self._study_id, socket.gethostname(), os.getpid(), _process_alive)
+        if holder is not None:
+            host, pid, since = holder
+            started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since))
+            raise StudyBusyError(
+                f"study {self.study_name!r} in {self.storage.url!r} is being run by process {pid} on {host} "
+                f"(since {started}); a study runs in one process at a time: wait for it to finish, or stop it "
+                f"(Ctrl-C) and run again to resume. Use n_workers or a Ray executor to train trials in parallel."
+                + ("" if host == socket.gethostname() else
+                   f" If it is no longer running, run the study on {host} again: cotune can check there.")
+            )
+        self._driving = True
         requeued = self.requeue_running()
         if requeued:
             logger.warning("resuming %r: trials %s were running when the last process stopped; queued again",
                            self.study_name, requeued)
+
+    def release(self) -> None:
+        """Stop driving the study, so that another process may run it (`optimize` does this when it
+        returns); a later `ask` takes it over again."""
+        if self._driving:
+            self._driving = False
+            self.storage.release_driver(self._study_id, socket.gethostname(), os.getpid())
 
     # ------------------------------------------------------------------ views
     @property
@@ -156,7 +178,7 @@ class Study:
         While trials are running, another call proposes a different configuration, so several
         workers can be fed at once.
         """
-        self._requeue_orphans()
+        self._take_over()
         for trial in self.trials:
             if trial.state is TrialState.WAITING:
                 self.storage.update_trial(self._study_id, trial.number, state=TrialState.RUNNING,
@@ -283,6 +305,20 @@ def _as_score(value: Any) -> float:
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(data, sort_keys=True))
+
+
+def _process_alive(host: str, pid: int) -> bool:
+    """Whether process ``pid`` on ``host`` may still be running: checked on this host, assumed
+    on another (the message then says which host to resume the study on)."""
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _log_trial(trial: Trial) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cotune.cli import main
-from cotune.exceptions import SettingsError
+from cotune.exceptions import SettingsError, StudyBusyError
 from cotune.study_file import load_study_file
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -81,6 +81,15 @@ def test_not_yaml_or_missing(tmp_path):
 def test_cli_run_reports_a_bad_file(tmp_path):
     with pytest.raises(SystemExit, match="invalid study file"):
         main(["run", str(write(tmp_path, VALID + "oops: 1\n"))])
+
+
+def test_cli_run_reports_a_study_another_process_runs(tmp_path, monkeypatch):
+    def busy(path):
+        raise StudyBusyError("study 'demo' in 's.db' is being run by process 7 on host")
+
+    monkeypatch.setattr("cotune.study_file.run_study_file", busy)
+    with pytest.raises(SystemExit, match="^cotune run: study 'demo' in 's.db' is being run by process 7"):
+        main(["run", str(write(tmp_path, VALID))])
 
 
 def test_examples_are_valid():

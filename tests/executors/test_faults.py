@@ -70,6 +70,21 @@ def test_driver_stopped_mid_study_resumes_without_losing_or_repeating_trials(tmp
         assert counts(log, "start")[f"{trial.config.mixture['a']:.6f}/{trial.config.params['x']:.10f}/100"] == 1
 
 
+def test_a_second_process_cannot_run_a_study_that_a_live_process_runs(tmp_path):
+    db, log = tmp_path / "study.db", tmp_path / "log"
+    driver = start_driver(db, log)
+    wait_for(lambda: log.exists() and counts(log, "start"))
+    with pytest.raises(cotune.StudyBusyError, match=f"being run by process {driver.pid} on "):
+        cotune.optimize(Logged(str(tmp_path / "other-log")), SPACE, total_budget=800, full_budget=100,
+                        method="random", storage=db)
+    assert driver.wait(timeout=300) == 0, driver.stderr.read()
+    assert not (tmp_path / "other-log").exists()  # the refused process trained nothing
+    assert set(counts(log, "done").values()) == {1} and len(counts(log, "done")) == 8  # the driver was undisturbed
+    result = cotune.optimize(Logged(str(tmp_path / "other-log")), SPACE, total_budget=800, full_budget=100,
+                             method="random", storage=db)  # the driver released the study when it finished
+    assert len(result.trials) == 8 and all(t.state is cotune.TrialState.COMPLETE for t in result.trials)
+
+
 def _fault_storage(tmp_path, pragma: str):
     """A study whose database stops taking writes (``pragma``) while its fourth trial trains; that
     trial's result is large, so saving it needs more room."""
