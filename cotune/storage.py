@@ -244,9 +244,10 @@ class Storage:
         """
         with self._transaction() as conn:
             row = conn.execute("SELECT host, pid, since FROM drivers WHERE study_id = ?", (study_id,)).fetchone()
-            if row is not None and (row[0], row[1]) != (host, pid) and alive(row[0], row[1]):
+            ours = row is not None and (row[0], row[1]) == (host, pid)
+            if row is not None and not ours and alive(row[0], row[1]):
                 return row[0], row[1], row[2]
-            if row is None or (row[0], row[1]) != (host, pid):
+            if not ours:
                 conn.execute("INSERT OR REPLACE INTO drivers VALUES (?, ?, ?, ?)", (study_id, host, pid, time.time()))
         return None
 
