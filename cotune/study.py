@@ -317,7 +317,7 @@ def _process_alive(host: str, pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # alive, owned by another user
     return True
 
 
