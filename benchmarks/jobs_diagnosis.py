@@ -7,7 +7,7 @@ the target, F's bias and correlation with the truth on those configurations, the
 the confirmed configurations, and the final regret.
 
     python benchmarks/jobs_diagnosis.py lora-mix --budget 40 --seeds 10
-    python benchmarks/jobs_diagnosis.py lora-mix-10 --budget 40 --seeds 10 --n-init 25
+    python benchmarks/jobs_diagnosis.py lora-mix --budget 40 --seeds 10 --n-init 25 --n-confirm 5
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from cotune.bench.harness import BenchSetup
 from cotune.bench.landscapes import LANDSCAPES, make_landscape
 
 
-def diagnose(benchmark: str, seed: int, setup: BenchSetup, n_init: int | str) -> dict:
+def diagnose(benchmark: str, seed: int, setup: BenchSetup, n_init: int | str, n_confirm: int) -> dict:
     """One jobs run on ``benchmark`` with ``seed``, measured against the landscape's true scores."""
     import torch
 
@@ -33,7 +33,8 @@ def diagnose(benchmark: str, seed: int, setup: BenchSetup, n_init: int | str) ->
                                seed=seed)
     result = cotune.optimize(
         landscape, landscape.space, total_budget=setup.total_full_runs * setup.full_budget,
-        full_budget=setup.full_budget, small_budget=setup.small_budget, method="jobs", n_init=n_init, seed=seed,
+        full_budget=setup.full_budget, small_budget=setup.small_budget, method="jobs", n_init=n_init,
+        n_confirm=n_confirm, seed=seed,
     )
     short = [t for t in result.trials if t.role is cotune.Role.SHORT and t.predicted is not None]
     regret = np.array([landscape.regret(t.config) for t in short])
@@ -55,17 +56,18 @@ def main() -> None:
     parser.add_argument("--small-budget", type=float, default=10.0, help="short-run budget, B = 100 (default 10)")
     parser.add_argument("--seeds", type=int, default=10, help="number of seeds (default 10)")
     parser.add_argument("--n-init", default="auto", help="full runs that teach F: an int or 'auto' (default)")
+    parser.add_argument("--n-confirm", type=int, default=3, help="final confirmation full runs (default 3)")
     parser.add_argument("--processes", type=int, default=2, help="runs in parallel (default 2)")
     args = parser.parse_args()
     n_init = args.n_init if args.n_init == "auto" else int(args.n_init)
     setup = BenchSetup(total_full_runs=args.budget, small_budget=args.small_budget)
     target = setup.target * make_landscape(args.benchmark).optimum
     print(f"jobs on {args.benchmark}, {args.budget:g} full runs of budget, b = {args.small_budget:g} (B = 100), "
-          f"n_init {args.n_init}; target regret {target:.4f}")
+          f"n_init {args.n_init}, n_confirm {args.n_confirm}; target regret {target:.4f}")
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(max_workers=args.processes, mp_context=ctx) as pool:
         rows = list(pool.map(diagnose, [args.benchmark] * args.seeds, range(args.seeds),
-                             [setup] * args.seeds, [n_init] * args.seeds))
+                             [setup] * args.seeds, [n_init] * args.seeds, [args.n_confirm] * args.seeds))
     for r in rows:
         confirmed = " ".join(f"{c:.4f}" for c in r["confirmed"])
         print(f"seed {r['seed']}: n_init {r['n_init']}, F CV RMSE {r['cv']:.4f}; visited {r['n_short']} short runs, "
