@@ -125,17 +125,13 @@ def _demo(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from cotune.demo import DemoSettings, run_demo
-    from cotune.exceptions import StudyBusyError, StudyMismatchError
 
     settings = DemoSettings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(DemoSettings)})
     console = Console()
     console.print(f"cotune demo: {settings.n_init} full runs of {settings.full_budget:g} steps, "
                   f"{settings.n_short} short runs of {settings.small_budget:g} steps, {settings.n_confirm} "
                   f"confirmation runs (total {settings.total_budget:g} steps); study in {args.storage}")
-    try:
-        result = run_demo(settings, storage=args.storage)
-    except (StudyBusyError, StudyMismatchError) as err:
-        raise SystemExit(f"cotune demo: {err}") from None
+    result = run_demo(settings, storage=args.storage)
     _print_answer(console, result.study, args.storage)
     return 0
 
@@ -151,13 +147,13 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from cotune.exceptions import SettingsError, StudyBusyError, StudyMismatchError
+    from cotune.exceptions import SettingsError
     from cotune.study_file import load_study_file, run_study_file
 
     try:
         storage = load_study_file(args.file).study.storage
         result = run_study_file(args.file)
-    except (SettingsError, StudyBusyError, StudyMismatchError) as err:
+    except SettingsError as err:
         raise SystemExit(f"cotune run: {err}") from None
     _print_answer(Console(), result.study, storage)
     return 0
@@ -293,7 +289,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cotune` command."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    return args.func(args)
+    from cotune.exceptions import StudyBusyError, StudyMismatchError
+
+    try:
+        return args.func(args)
+    except (StudyBusyError, StudyMismatchError) as err:  # a study that cannot be run now or with these settings
+        raise SystemExit(f"cotune {args.command}: {err}") from None
 
 
 if __name__ == "__main__":
