@@ -139,14 +139,12 @@ def demo_objective(
     unknown = sorted(set(chosen) - set(demo.domains))
     if unknown:
         raise TrainingConfigError(f"unknown demo domains {unknown}; choose from {sorted(demo.domains)}")
+    kind = "loss" if metric == "loss" else "multiple_choice"
     return TrainingObjective(
         model=smollm2_model_config(cache_dir=cache_dir),
         data=DataConfig(domains={name: demo.domains[name] for name in chosen}, n_examples=n_examples, max_length=128),
-        evaluation=(
-            EvalConfig(kind="loss", path=demo.eval_files["loss"], n_examples=n_eval, batch_size=16) if metric == "loss"
-            else EvalConfig(kind="multiple_choice", path=demo.eval_files["multiple_choice"], n_examples=n_eval,
-                            batch_size=16, metric=metric)
-        ),
+        evaluation=EvalConfig(kind=kind, path=demo.eval_files[kind], n_examples=n_eval, batch_size=16,
+                              metric=None if kind == "loss" else metric),
         train=TrainConfig(budget_unit=budget_unit, small_budget=small_budget, seed=seed, timeout_s=timeout_s, **train),
         in_process=in_process,
     )
