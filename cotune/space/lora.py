@@ -18,7 +18,9 @@ def lora_space(domains: Sequence[str] | None, n_layers: int, *, max_rank: int = 
     front/rear, target module switches (Q, K, V, Up, Down; at least one on), dropout and alpha
     (1 to ``max_alpha``).
 
-    Defaults follow PEFT's (rank 8, alpha 16, Q and V on) with every layer adapted.
+    Defaults follow PEFT's (rank 8, alpha 16, Q and V on) with every layer adapted. The attention
+    output projection O has no switch (the paper's space has none): the training backend adapts it
+    in every trial, as ``TrainConfig.lora.o`` is True by default (set it False to leave O out).
     """
     if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1:
         raise SpaceError(f"n_layers must be a positive int (the model's layer count), got {n_layers!r}")
