@@ -8,6 +8,10 @@ evaluation file after the first ``n_eval``), printing every score and the mean d
 
     python benchmarks/demo_holdout.py cotune-demo.db --questions 384 --seeds 0,1
     python benchmarks/demo_holdout.py cotune-demo.db --skip 0 --questions 48 --seeds 0   # reproduces the study
+    python benchmarks/demo_holdout.py --questions 256 --seeds 0,1,2 --set lora_alpha=64
+
+``--set NAME=VALUE`` compares the baseline with a copy of it whose LoRA setting ``NAME`` is
+``VALUE`` (a hand-picked change) instead of with a study's best configuration; it needs no study.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import tempfile
 from pathlib import Path
 
 from cotune.demo import METRIC, DemoSettings
+from cotune.space.lora import lora_space
+from cotune.space.search_space import Config
 from cotune.study import Study
 from cotune.train import TrainingObjective, demo_objective
 from cotune.train.data import read_jsonl
@@ -35,26 +41,50 @@ def fresh_questions(path: str, skip: int, count: int, folder: Path) -> str:
     return str(out)
 
 
+def changed(baseline: Config, assignments: list[str]) -> Config:
+    """``baseline`` with each ``NAME=VALUE`` of ``assignments`` applied to its LoRA settings."""
+    params = dict(baseline.params)
+    for item in assignments:
+        name, sep, value = item.partition("=")
+        if not sep or name not in params:
+            raise SystemExit(f"--set takes NAME=VALUE with NAME one of {sorted(params)}, got {item!r}")
+        try:
+            params[name] = json.loads(value)
+        except json.JSONDecodeError:
+            raise SystemExit(f"--set {item!r}: VALUE must be a number, true or false") from None
+    return Config(baseline.mixture, params)
+
+
 def main() -> None:
     settings = DemoSettings()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("study", help="the demo's study file (cotune-demo.db)")
+    parser.add_argument("study", nargs="?", help="the demo's study file (cotune-demo.db); not needed with --set")
     parser.add_argument("--questions", type=int, default=384, help="fresh held-out questions to score on")
     parser.add_argument("--seeds", default="0,1", help="comma-separated training seeds")
     parser.add_argument("--skip", type=int, default=settings.n_eval,
                         help="questions to skip (default: the demo's n_eval, the ones it selected on; "
                              "0 with --questions 48 --seeds 0 reproduces the study's own scores)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="compare the baseline with itself changed so (repeatable), not with the study's best")
     args = parser.parse_args()
 
-    study = Study.load(args.study, study_name="demo")
-    best, baseline = study.best, study.baseline
-    if best is None or baseline is None:
-        raise SystemExit(f"{args.study} has no measured best configuration or baseline yet; run `cotune demo` first")
     demo = demo_objective(n_examples=settings.n_examples, n_eval=settings.n_eval, metric=METRIC,
                           seed=settings.seed, batch_size=settings.batch_size)
-    budget = study.settings.full_budget
-    print(f"study: best {best.score:.4f} (trial {best.number}), baseline {baseline.score:.4f} "
-          f"on the {settings.n_eval} questions it selected on")
+    baseline = lora_space(demo.domains, demo.n_layers(), max_rank=settings.max_rank,
+                          max_alpha=settings.max_alpha).default_config()
+    if args.set:
+        name, candidate = "changed", changed(baseline, args.set)
+        print(f"comparing the baseline with itself changed: {', '.join(args.set)}")
+    elif args.study is None:
+        raise SystemExit("name the demo's study file (cotune-demo.db) to check its answer, or use --set NAME=VALUE")
+    else:
+        study = Study.load(args.study, study_name="demo")
+        best, measured = study.best, study.baseline
+        if best is None or measured is None:
+            raise SystemExit(f"{args.study} has no measured best configuration or baseline; run `cotune demo` first")
+        print(f"study: best {best.score:.4f} (trial {best.number}), baseline {measured.score:.4f} "
+              f"on the {settings.n_eval} questions it selected on")
+        name, candidate, baseline = "best", best.config, measured.config
     diffs = []
     with tempfile.TemporaryDirectory() as tmp:
         fresh = fresh_questions(demo.evaluation.path, args.skip, args.questions, Path(tmp))
@@ -62,13 +92,13 @@ def main() -> None:
         for seed in (int(s) for s in args.seeds.split(",")):
             objective = TrainingObjective(model=demo.model, data=demo.data, evaluation=evaluation,
                                           train=dataclasses.replace(demo.train, seed=seed, small_budget=None))
-            scores = {name: objective(trial.config, budget).score for name, trial in (("best", best), ("baseline", baseline))}
-            diffs.append(scores["best"] - scores["baseline"])
-            print(f"training seed {seed}: best {scores['best']:.4f}, baseline {scores['baseline']:.4f}, "
+            score = objective(candidate, settings.full_budget).score
+            base = objective(baseline, settings.full_budget).score
+            diffs.append(score - base)
+            print(f"training seed {seed}: {name} {score:.4f}, baseline {base:.4f}, "
                   f"difference {diffs[-1]:+.4f} on questions {args.skip + 1}-{args.skip + args.questions}", flush=True)
     spread = f" (std {statistics.stdev(diffs):.4f})" if len(diffs) > 1 else ""
     print(f"mean difference {statistics.fmean(diffs):+.4f}{spread} over {len(diffs)} training seed(s)")
-
 
 if __name__ == "__main__":
     main()
