@@ -98,8 +98,12 @@ def _rich_table(table, title: str):
 
     header, rows = table
     out = Table(title=title)
-    for column in header:
-        out.add_column(column, justify="left" if column in ("benchmark", "method") else "right")
+    for i, column in enumerate(header):
+        if column in ("benchmark", "method"):
+            # Names are never cut short, however narrow the terminal: "lora-mix…" could be two benchmarks.
+            out.add_column(column, justify="left", no_wrap=True, min_width=max(len(row[i]) for row in [header, *rows]))
+        else:
+            out.add_column(column, justify="right")
     for row in rows:
         out.add_row(*row)
     return out

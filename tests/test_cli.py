@@ -28,6 +28,15 @@ def test_bench_prints_the_tables_and_writes_runs_summary_and_plot(tmp_path, caps
     assert (tmp_path / "best-so-far.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_bench_never_cuts_benchmark_or_method_names_short_on_a_narrow_terminal(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["bench", "--methods", "random,alternating", "--benchmarks", "lora-mix,lora-mix-10", "--seeds", "1",
+                 "--budget", "4", "--processes", "1", "--out", str(tmp_path)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("│ lora-mix")]
+    assert [row.split("│")[1:3] for row in rows] == [
+        [f" {b:<11} ", f" {m:<11} "] for b in ("lora-mix", "lora-mix-10") for m in ("random", "alternating")]
+
+
 def test_bench_rejects_unknown_names():
     with pytest.raises(SystemExit, match="unknown method 'grid'"):
         main(["bench", "--methods", "grid"])
