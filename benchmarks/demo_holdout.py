@@ -100,5 +100,6 @@ def main() -> None:
     spread = f" (std {statistics.stdev(diffs):.4f})" if len(diffs) > 1 else ""
     print(f"mean difference {statistics.fmean(diffs):+.4f}{spread} over {len(diffs)} training seed(s)")
 
+
 if __name__ == "__main__":
     main()
