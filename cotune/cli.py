@@ -251,6 +251,8 @@ def _print_scores(console, study) -> None:
     if baseline is not None:
         line += f", baseline (default configuration) {baseline.score:.4f}, gain {best.score - baseline.score:+.4f}"
     console.print(line)
+    if baseline is not None and best.number == baseline.number:
+        console.print("no configuration tried beat the baseline: keep the default, or give the study more budget")
 
 
 def _print_answer(console, study, storage: str) -> None:

@@ -73,6 +73,23 @@ def test_status_and_best_read_a_stored_study(tmp_path, capsys):
     assert best["mixture"] == result.best.config.mixture
 
 
+@pytest.mark.parametrize("baseline_best", [True, False])
+def test_status_says_when_nothing_tried_beat_the_baseline(tmp_path, capsys, space, baseline_best):
+    import cotune
+
+    default = space.default_config()
+
+    def objective(config: cotune.Config, budget: float) -> cotune.Result:
+        return cotune.Result(score=0.9 if (config == default) == baseline_best else 0.5)
+
+    db = tmp_path / "study.db"
+    cotune.optimize(objective, space, total_budget=300, full_budget=100, method="random", storage=db)
+    assert main(["status", str(db)]) == 0
+    status = " ".join(capsys.readouterr().out.split())
+    assert ("no configuration tried beat the baseline" in status) == baseline_best
+    assert f"gain {'+0.0000' if baseline_best else '+0.4000'}" in status
+
+
 def test_status_of_a_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="no study file"):
         main(["status", str(tmp_path / "nope.db")])
