@@ -8,12 +8,13 @@ their mean) and "the short score plus the mean gain". An F no better than these 
 runs carry no signal at that budget.
 
     python benchmarks/short_run_signal.py                      # smollm2-trivia
-    python benchmarks/short_run_signal.py --folds 5 --repeats 3
+    python benchmarks/short_run_signal.py /tmp/check.json      # a file written by record_real_runs.py --out
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 
@@ -24,12 +25,17 @@ from cotune.space.search_space import Config
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("recording", nargs="?", default="smollm2-trivia", choices=sorted(RECORDINGS))
+    parser.add_argument("recording", nargs="?", default="smollm2-trivia",
+                        help=f"a packaged recording ({', '.join(sorted(RECORDINGS))}) or a recording's JSON file")
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     parser.add_argument("--repeats", type=int, default=3, help="cross-validation repeats with other splits (default 3)")
     args = parser.parse_args()
 
-    landscape = RecordedLandscape(path=recording_path(args.recording))
+    path = recording_path(args.recording) if args.recording in RECORDINGS else Path(args.recording)
+    if not path.is_file():
+        raise SystemExit(f"{args.recording} is neither a packaged recording ({', '.join(sorted(RECORDINGS))}) "
+                         "nor a file")
+    landscape = RecordedLandscape(path=path)
     runs = landscape.data["runs"]
     full_key = max(runs[0]["curve"], key=float)
     X = landscape.space.encode_many([Config.from_dict(r["config"]) for r in runs])
