@@ -23,8 +23,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from cotune.demo import METRIC, DemoSettings
-from cotune.space.lora import lora_space
+from cotune.demo import METRIC, DemoSettings, demo_space
 from cotune.space.search_space import Config
 from cotune.study import Study
 from cotune.train import TrainingObjective, demo_objective
@@ -70,8 +69,7 @@ def main() -> None:
 
     demo = demo_objective(n_examples=settings.n_examples, n_eval=settings.n_eval, metric=METRIC,
                           seed=settings.seed, batch_size=settings.batch_size)
-    baseline = lora_space(demo.domains, demo.n_layers(), max_rank=settings.max_rank,
-                          max_alpha=settings.max_alpha).default_config()
+    baseline = demo_space(demo, settings).default_config()
     if args.set:
         name, candidate = "changed", changed(baseline, args.set)
         print(f"comparing the baseline with itself changed: {', '.join(args.set)}")

@@ -11,9 +11,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cotune.space.lora import lora_space
+from cotune.space.search_space import SearchSpace
 from cotune.study import OptimizeResult, Study
+
+if TYPE_CHECKING:
+    from cotune.train import TrainingObjective
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +48,11 @@ class DemoSettings:
         return (self.n_init + self.n_confirm) * self.full_budget + self.n_short * self.small_budget
 
 
+def demo_space(objective: TrainingObjective, settings: DemoSettings = DemoSettings()) -> SearchSpace:
+    """The demo's search space: the paper's joint space over ``objective``'s domains and model layers."""
+    return lora_space(objective.domains, objective.n_layers(), max_rank=settings.max_rank, max_alpha=settings.max_alpha)
+
+
 def run_demo(settings: DemoSettings = DemoSettings(), *, storage: str | Path = "cotune-demo.db",
              progress: bool = True) -> OptimizeResult:
     """Build the demo data and model (cached after the first run) and run the study; resumes from ``storage``."""
@@ -52,7 +62,7 @@ def run_demo(settings: DemoSettings = DemoSettings(), *, storage: str | Path = "
         small_budget=settings.small_budget, n_examples=settings.n_examples, n_eval=settings.n_eval,
         metric=METRIC, seed=settings.seed, batch_size=settings.batch_size,
     )
-    space = lora_space(objective.domains, objective.n_layers(), max_rank=settings.max_rank, max_alpha=settings.max_alpha)
+    space = demo_space(objective, settings)
     study = Study(
         space, total_budget=settings.total_budget, full_budget=settings.full_budget,
         small_budget=settings.small_budget, method="jobs", n_init=settings.n_init, n_confirm=settings.n_confirm,
