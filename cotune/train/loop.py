@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from cotune.train.config import TrainConfig
-from cotune.train.data import Encoded, collate
+from cotune.train.data import IGNORE_INDEX, Encoded, collate
 from cotune.train.errors import TrainingDivergedError
 
 if TYPE_CHECKING:
@@ -46,6 +46,20 @@ def get_lr(step: int, learning_rate: float, warmup_steps: int) -> float:
     # 2) constant afterwards: no decay tied to the budget, so the score a long run reaches at the
     #    small budget is the score a short run of the same configuration gets
     return learning_rate
+
+
+def split_step(examples: Sequence[Encoded], micro: int) -> list[Sequence[Encoded]]:
+    """One step's examples as forward passes of ``micro`` examples; with more than one pass, sorted
+    by length first so each pass pads to a similar width (the step's gradient is the same)."""
+    if micro >= len(examples):
+        return [examples]
+    ordered = sorted(examples, key=lambda e: len(e.input_ids))
+    return [ordered[i:i + micro] for i in range(0, len(ordered), micro)]
+
+
+def n_targets(labels: torch.Tensor) -> torch.Tensor:
+    """Tokens a causal LM's loss counts: labels after the first position that are not masked out."""
+    return (labels[:, 1:] != IGNORE_INDEX).sum()
 
 
 def make_optimizer(params: Sequence[torch.nn.Parameter], name: str, learning_rate: float,
@@ -122,16 +136,21 @@ def train(
         lr = get_lr(step, learning_rate, config.warmup_steps)
         for group in opt.param_groups:
             group["lr"] = lr
-        # 3) gradient-accumulation micro-steps; each micro-batch loss is a token mean
-        examples = next(batches)
+        # 3) gradient-accumulation micro-steps: micro-batches of similar length pad less, and each
+        #    one's token-mean loss is weighted by its share of the step's targets, so the step
+        #    optimises the token mean of the whole batch whatever the split
+        micro_batches = [collate(chunk, pad) for chunk in split_step(next(batches), micro)]
+        targets = [int(n_targets(batch["labels"])) for batch in micro_batches]
         step_loss = torch.zeros((), device=device)
         step_tokens = torch.zeros((), dtype=torch.long, device=device)
-        for i in range(accumulation):
-            batch = {k: v.to(device) for k, v in collate(examples[i * micro:(i + 1) * micro], pad).items()}
-            loss = model(**batch, use_cache=False).loss / accumulation
+        for batch, n in zip(micro_batches, targets):
+            batch = {k: v.to(device) for k, v in batch.items()}
+            step_tokens += batch["attention_mask"].sum()
+            if n == 0:
+                continue  # nothing to learn here (every label masked); the forward pass would give NaN
+            loss = model(**batch, use_cache=False).loss * (n / sum(targets))
             loss.backward()
             step_loss += loss.detach()
-            step_tokens += batch["attention_mask"].sum()
         # 4) a NaN or infinite loss fails the trial; note: .item() is a CPU-GPU sync point
         loss_value = step_loss.item()
         if not math.isfinite(loss_value):
