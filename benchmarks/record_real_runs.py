@@ -8,6 +8,10 @@ run and a re-run resumes, so an interrupted recording loses at most one run.
 
     python benchmarks/record_real_runs.py                 # 48 configurations, about 40 minutes on 2 cores
     python benchmarks/record_real_runs.py --n-configs 4 --out /tmp/check.json
+    python benchmarks/record_real_runs.py --n-configs 16 --batch-size 16 --warmup-steps 0 --out /tmp/b16.json
+
+Other training settings (batch, learning rate, warm-up) record other landscapes; with
+`benchmarks/short_run_signal.py` they show how well a short run predicts a full one at those settings.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from cotune.space.lora import lora_space
 from cotune.train import demo_objective
 
 #: Evaluation points as fractions of the full budget (the harness's default b/B is 0.1).
-FRACTIONS = (0.1, 0.25, 0.5)
+FRACTIONS = "0.1,0.25,0.5"
 
 
 def main() -> None:
@@ -33,13 +37,20 @@ def main() -> None:
     parser.add_argument("--max-rank", type=int, default=64, help="largest LoRA rank of the space")
     parser.add_argument("--n-eval", type=int, default=48, help="held-out questions per evaluation")
     parser.add_argument("--seed", type=int, default=0, help="seed of the design, the data and the training")
+    parser.add_argument("--fractions", default=FRACTIONS,
+                        help="comma-separated fractions of the full budget where every run is also evaluated")
+    parser.add_argument("--batch-size", type=int, default=4, help="sequences per training step")
+    parser.add_argument("--n-examples", type=int, default=256, help="training examples, split by the mixture")
+    parser.add_argument("--learning-rate", type=float, default=1e-3, help="peak learning rate of the adapter")
+    parser.add_argument("--warmup-steps", type=int, default=5, help="steps of linear learning-rate warm-up")
     parser.add_argument("--out", default=str(recording_path("smollm2-trivia")), help="recording to write")
     args = parser.parse_args()
 
-    eval_budgets = [round(f * args.full_budget) for f in FRACTIONS]
+    eval_budgets = sorted({max(1, round(float(f) * args.full_budget)) for f in args.fractions.split(",")})
+    train = {"batch_size": args.batch_size, "learning_rate": args.learning_rate, "warmup_steps": args.warmup_steps}
     objective = demo_objective(
-        domains=args.domains.split(","), n_examples=256, n_eval=args.n_eval, metric="prob_correct", seed=args.seed,
-        batch_size=4, eval_budgets=eval_budgets,
+        domains=args.domains.split(","), n_examples=args.n_examples, n_eval=args.n_eval, metric="prob_correct",
+        seed=args.seed, eval_budgets=eval_budgets, **train,
     )
     space = lora_space(objective.domains, objective.n_layers(), max_rank=args.max_rank)
     configs = initial_design(space, args.n_configs, args.seed)
@@ -49,7 +60,7 @@ def main() -> None:
                        "questions; each run evaluated at several budgets up to the full one",
         "generator": "benchmarks/record_real_runs.py",
         "budget_unit": "steps",
-        "settings": {"batch_size": 4, "n_examples": 256, "n_eval": args.n_eval, "seed": args.seed,
+        "settings": {**train, "n_examples": args.n_examples, "n_eval": args.n_eval, "seed": args.seed,
                      "eval_budgets": eval_budgets},
     }
     start = time.perf_counter()
