@@ -181,7 +181,9 @@ class TrainConfig:
 
     batch_size: int = dataclasses.field(default=8, metadata=_help("examples per optimiser step"))
     micro_batch_size: int | None = dataclasses.field(
-        default=None, metadata=_help("examples per forward pass; gradients accumulate up to batch_size (default batch_size)")
+        default=None,
+        metadata=_help("examples per forward pass, a step's examples grouped by length; gradients accumulate up to "
+                       "batch_size (default batch_size)"),
     )
     learning_rate: float = dataclasses.field(default=1e-3, metadata=_help("peak learning rate of the adapter"))
     optimizer: Literal["adamw", "sgd"] = dataclasses.field(default="adamw", metadata=_help("optimiser of the adapter"))
