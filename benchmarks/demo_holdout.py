@@ -10,8 +10,10 @@ evaluation file after the first ``n_eval``), printing every score and the mean d
     python benchmarks/demo_holdout.py cotune-demo.db --skip 0 --questions 48 --seeds 0   # reproduces the study
     python benchmarks/demo_holdout.py --questions 256 --seeds 0,1,2 --set lora_alpha=64
 
-``--set NAME=VALUE`` compares the baseline with a copy of it whose LoRA setting ``NAME`` is
-``VALUE`` (a hand-picked change) instead of with a study's best configuration; it needs no study.
+It takes `cotune demo`'s settings flags (``--batch-size``, ``--full-budget``, ...): give the ones
+the study ran with. ``--set NAME=VALUE`` compares the baseline with a copy of it whose LoRA
+setting ``NAME`` is ``VALUE`` (a hand-picked change) instead of with a study's best
+configuration; it needs no study.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from cotune.demo import METRIC, DemoSettings, demo_space
+from cotune.demo import add_settings_arguments, demo_space, demo_training, settings_from_arguments
 from cotune.space.search_space import Config
 from cotune.study import Study
-from cotune.train import TrainingObjective, demo_objective
+from cotune.train import TrainingObjective
 from cotune.train.data import read_jsonl
 
 
@@ -55,20 +57,22 @@ def changed(baseline: Config, assignments: list[str]) -> Config:
 
 
 def main() -> None:
-    settings = DemoSettings()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("study", nargs="?", help="the demo's study file (cotune-demo.db); not needed with --set")
     parser.add_argument("--questions", type=int, default=384, help="fresh held-out questions to score on")
     parser.add_argument("--seeds", default="0,1", help="comma-separated training seeds")
-    parser.add_argument("--skip", type=int, default=settings.n_eval,
+    parser.add_argument("--skip", type=int,
                         help="questions to skip (default: the demo's n_eval, the ones it selected on; "
                              "0 with --questions 48 --seeds 0 reproduces the study's own scores)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="compare the baseline with itself changed so (repeatable), not with the study's best")
+    add_settings_arguments(parser)
     args = parser.parse_args()
+    settings = settings_from_arguments(args)
+    if args.skip is None:
+        args.skip = settings.n_eval
 
-    demo = demo_objective(n_examples=settings.n_examples, n_eval=settings.n_eval, metric=METRIC,
-                          seed=settings.seed, batch_size=settings.batch_size)
+    demo = demo_training(settings)
     baseline = demo_space(demo, settings).default_config()
     if args.set:
         name, candidate = "changed", changed(baseline, args.set)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import sys
@@ -110,7 +109,7 @@ def _rich_table(table, title: str):
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
-    from cotune.demo import DemoSettings
+    from cotune.demo import add_settings_arguments
 
     p = sub.add_parser(
         "demo", help="JoBS on real LoRA fine-tuning of the packaged SmolLM2-135M (CPU, about 15 minutes)",
@@ -118,9 +117,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
                     "trivia, country and Python-documentation data, scored on held-out trivia questions. "
                     "Re-running resumes the stored study.",
     )
-    for field in dataclasses.fields(DemoSettings):
-        p.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default), default=field.default,
-                       help=f"{field.metadata['help']} (default {field.default})")
+    add_settings_arguments(p)
     p.add_argument("--storage", default="cotune-demo.db", help="SQLite file of the study (default cotune-demo.db)")
     p.set_defaults(func=_demo)
 
@@ -128,9 +125,9 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from cotune.demo import DemoSettings, run_demo
+    from cotune.demo import run_demo, settings_from_arguments
 
-    settings = DemoSettings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(DemoSettings)})
+    settings = settings_from_arguments(args)
     console = Console()
     console.print(f"cotune demo: {settings.n_init} full runs of {settings.full_budget:g} steps, "
                   f"{settings.n_short} short runs of {settings.small_budget:g} steps, {settings.n_confirm} "

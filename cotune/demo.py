@@ -8,6 +8,7 @@ two full runs confirm.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import logging
 from pathlib import Path
@@ -36,6 +37,9 @@ class DemoSettings:
     n_short: int = dataclasses.field(default=10, metadata={"help": "short runs of the search"})
     n_confirm: int = dataclasses.field(default=2, metadata={"help": "final confirmation full runs"})
     batch_size: int = dataclasses.field(default=4, metadata={"help": "sequences per step (of 128 tokens at most)"})
+    micro_batch_size: int = dataclasses.field(
+        default=4, metadata={"help": "sequences per forward pass, grouped by length (a divisor of the batch size)"})
+    warmup_steps: int = dataclasses.field(default=5, metadata={"help": "steps of linear learning-rate warm-up"})
     n_examples: int = dataclasses.field(default=256, metadata={"help": "training examples, split by the mixture"})
     n_eval: int = dataclasses.field(default=48, metadata={"help": "held-out multiple-choice questions"})
     max_rank: int = dataclasses.field(default=64, metadata={"help": "largest LoRA rank searched"})
@@ -48,20 +52,38 @@ class DemoSettings:
         return (self.n_init + self.n_confirm) * self.full_budget + self.n_short * self.small_budget
 
 
+def demo_training(settings: DemoSettings = DemoSettings()) -> TrainingObjective:
+    """The demo's objective: the packaged model and data, trained at ``settings``' sizes (built and cached once)."""
+    from cotune.train import demo_objective
+
+    return demo_objective(
+        small_budget=settings.small_budget, n_examples=settings.n_examples, n_eval=settings.n_eval,
+        metric=METRIC, seed=settings.seed, batch_size=settings.batch_size, micro_batch_size=settings.micro_batch_size,
+        warmup_steps=settings.warmup_steps,
+    )
+
+
 def demo_space(objective: TrainingObjective, settings: DemoSettings = DemoSettings()) -> SearchSpace:
     """The demo's search space: the paper's joint space over ``objective``'s domains and model layers."""
     return lora_space(objective.domains, objective.n_layers(), max_rank=settings.max_rank, max_alpha=settings.max_alpha)
 
 
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    """One ``--flag`` per `DemoSettings` field, so ``cotune demo`` and the demo's scripts take the same settings."""
+    for field in dataclasses.fields(DemoSettings):
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default), default=field.default,
+                            help=f"{field.metadata['help']} (default {field.default})")
+
+
+def settings_from_arguments(args: argparse.Namespace) -> DemoSettings:
+    """The `DemoSettings` of arguments parsed with `add_settings_arguments`."""
+    return DemoSettings(**{field.name: getattr(args, field.name) for field in dataclasses.fields(DemoSettings)})
+
+
 def run_demo(settings: DemoSettings = DemoSettings(), *, storage: str | Path = "cotune-demo.db",
              progress: bool = True) -> OptimizeResult:
     """Build the demo data and model (cached after the first run) and run the study; resumes from ``storage``."""
-    from cotune.train import demo_objective
-
-    objective = demo_objective(
-        small_budget=settings.small_budget, n_examples=settings.n_examples, n_eval=settings.n_eval,
-        metric=METRIC, seed=settings.seed, batch_size=settings.batch_size,
-    )
+    objective = demo_training(settings)
     space = demo_space(objective, settings)
     study = Study(
         space, total_budget=settings.total_budget, full_budget=settings.full_budget,

@@ -1,0 +1,33 @@
+"""`cotune demo`'s settings: the flags `cotune demo` and the demo scripts share, and what reaches training."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from cotune.demo import DemoSettings, add_settings_arguments, demo_training, settings_from_arguments
+
+
+def parse(*argv: str) -> DemoSettings:
+    parser = argparse.ArgumentParser()
+    add_settings_arguments(parser)
+    return settings_from_arguments(parser.parse_args(argv))
+
+
+def test_every_setting_is_a_flag_with_the_field_default():
+    assert parse() == DemoSettings()
+    assert parse("--batch-size", "16", "--micro-batch-size", "8", "--warmup-steps", "0", "--seed", "3") == DemoSettings(
+        batch_size=16, micro_batch_size=8, warmup_steps=0, seed=3)
+    with pytest.raises(SystemExit):
+        parse("--batch-size", "many")
+
+
+def test_demo_training_trains_at_the_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("COTUNE_CACHE", str(tmp_path))  # build the demo data here, not in the user's cache
+    settings = DemoSettings(batch_size=16, micro_batch_size=4, warmup_steps=0, small_budget=4, n_examples=64, n_eval=24)
+    objective = demo_training(settings)
+    train = objective.train
+    assert (train.batch_size, train.micro_batch_size, train.warmup_steps, train.small_budget) == (16, 4, 0, 4)
+    assert (objective.data.n_examples, objective.evaluation.n_examples) == (64, 24)
+    assert train.seed == settings.seed
