@@ -1,9 +1,9 @@
 """`cotune demo`: JoBS on real LoRA fine-tuning of the packaged SmolLM2-135M, on the CPU.
 
 Six training domains built from installed packages (trivia categories, country facts, Python's
-documentation), scored on held-out 4-way trivia questions. The settings below finish in about a
-quarter of an hour on a 2-core CPU: four full runs teach the predictor, ten short runs search,
-two full runs confirm.
+documentation), scored on held-out 4-way trivia questions. The settings below finish in about
+8 minutes on a 2-core CPU: four full runs teach the predictor, ten short runs search, two full
+runs confirm.
 """
 
 from __future__ import annotations
