@@ -140,17 +140,16 @@ def train(
         #    one's token-mean loss is weighted by its share of the step's targets, so the step
         #    optimises the token mean of the whole batch whatever the split
         micro_batches = [collate(chunk, pad) for chunk in split_step(next(batches), micro)]
-        targets = [int(n_targets(batch["labels"])) for batch in micro_batches]
+        targets = [int(n_targets(batch["labels"])) for batch in micro_batches]  # on the CPU: no device sync
+        total_targets = sum(targets)
         step_loss = torch.zeros((), device=device)
         step_tokens = torch.zeros((), dtype=torch.long, device=device)
         for batch, n in zip(micro_batches, targets):
             batch = {k: v.to(device) for k, v in batch.items()}
-            step_tokens += batch["attention_mask"].sum()
-            if n == 0:
-                continue  # nothing to learn here (every label masked); the forward pass would give NaN
-            loss = model(**batch, use_cache=False).loss * (n / sum(targets))
+            loss = model(**batch, use_cache=False).loss * (n / total_targets)
             loss.backward()
             step_loss += loss.detach()
+            step_tokens += batch["attention_mask"].sum()
         # 4) a NaN or infinite loss fails the trial; note: .item() is a CPU-GPU sync point
         loss_value = step_loss.item()
         if not math.isfinite(loss_value):
