@@ -126,13 +126,17 @@ def _demo(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from cotune.demo import run_demo, settings_from_arguments
+    from cotune.train.errors import TrainingConfigError
 
     settings = settings_from_arguments(args)
     console = Console()
     console.print(f"cotune demo: {settings.n_init} full runs of {settings.full_budget:g} steps, "
                   f"{settings.n_short} short runs of {settings.small_budget:g} steps, {settings.n_confirm} "
                   f"confirmation runs (total {settings.total_budget:g} steps); study in {args.storage}")
-    result = run_demo(settings, storage=args.storage)
+    try:
+        result = run_demo(settings, storage=args.storage)
+    except TrainingConfigError as err:  # a bad flag: say which, without a traceback
+        raise SystemExit(f"cotune demo: {err}") from None
     _print_answer(console, result.study, args.storage)
     return 0
 

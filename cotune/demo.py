@@ -40,6 +40,9 @@ class DemoSettings:
     micro_batch_size: int = dataclasses.field(
         default=4, metadata={"help": "sequences per forward pass, grouped by length (a divisor of the batch size)"})
     warmup_steps: int = dataclasses.field(default=5, metadata={"help": "steps of linear learning-rate warm-up"})
+    domains: str = dataclasses.field(
+        default="games,pop_culture,science_sports,us_geography,countries,python_docs",
+        metadata={"help": "comma-separated training domains of the mixture, of the six the demo builds"})
     n_examples: int = dataclasses.field(default=256, metadata={"help": "training examples, split by the mixture"})
     n_eval: int = dataclasses.field(default=48, metadata={"help": "held-out multiple-choice questions"})
     max_rank: int = dataclasses.field(default=64, metadata={"help": "largest LoRA rank searched"})
@@ -57,9 +60,9 @@ def demo_training(settings: DemoSettings = DemoSettings()) -> TrainingObjective:
     from cotune.train import demo_objective
 
     return demo_objective(
-        small_budget=settings.small_budget, n_examples=settings.n_examples, n_eval=settings.n_eval,
-        metric=METRIC, seed=settings.seed, batch_size=settings.batch_size, micro_batch_size=settings.micro_batch_size,
-        warmup_steps=settings.warmup_steps,
+        domains=settings.domains.split(","), small_budget=settings.small_budget, n_examples=settings.n_examples,
+        n_eval=settings.n_eval, metric=METRIC, seed=settings.seed, batch_size=settings.batch_size,
+        micro_batch_size=settings.micro_batch_size, warmup_steps=settings.warmup_steps,
     )
 
 

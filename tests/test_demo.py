@@ -1,4 +1,4 @@
-"""`cotune demo`'s settings: the flags `cotune demo` and the demo scripts share, and what reaches training."""
+"""`cotune demo`'s settings: the flags `cotune demo` and the demo scripts share, what reaches training, bad flags."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 
 import pytest
 
+from cotune.cli import main
 from cotune.demo import DemoSettings, add_settings_arguments, demo_training, settings_from_arguments
 
 
@@ -25,9 +26,22 @@ def test_every_setting_is_a_flag_with_the_field_default():
 
 def test_demo_training_trains_at_the_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("COTUNE_CACHE", str(tmp_path))  # build the demo data here, not in the user's cache
-    settings = DemoSettings(batch_size=16, micro_batch_size=4, warmup_steps=0, small_budget=4, n_examples=64, n_eval=24)
+    settings = DemoSettings(batch_size=16, micro_batch_size=4, warmup_steps=0, small_budget=4, n_examples=64, n_eval=24,
+                            domains="games,countries")
     objective = demo_training(settings)
+    assert objective.domains == ["games", "countries"]
     train = objective.train
     assert (train.batch_size, train.micro_batch_size, train.warmup_steps, train.small_budget) == (16, 4, 0, 4)
     assert (objective.data.n_examples, objective.evaluation.n_examples) == (64, 24)
     assert train.seed == settings.seed
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--domains", "games,nope"], r"cotune demo: unknown demo domains \['nope'\]; choose from"),
+    (["--batch-size", "4", "--micro-batch-size", "3"], "cotune demo: TrainConfig.batch_size .4. must be a multiple"),
+])
+def test_a_bad_demo_flag_is_a_one_line_error(flags, message, tmp_path, monkeypatch):
+    monkeypatch.setenv("COTUNE_CACHE", str(tmp_path))
+    with pytest.raises(SystemExit, match=message):
+        main(["demo", *flags, "--storage", str(tmp_path / "demo.db")])
+    assert not (tmp_path / "demo.db").exists()  # nothing trained, no study left behind
