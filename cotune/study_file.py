@@ -2,8 +2,9 @@
 
 The file is validated by pydantic against the training backend's settings dataclasses, so every
 unknown key and bad value is reported with the file, the key path and the reason. The word
-``packaged`` stands for the offline demo: the packaged SmolLM2-135M as ``model``, the demo
-domains as ``data.domains`` and its held-out questions as ``evaluation.path`` (4-way
+``packaged`` stands for the offline demo: the packaged SmolLM2-135M as ``model``, all six demo
+domains as ``data.domains`` (or one of them as the path of a domain of that name, e.g.
+``{games: packaged, mine: my.jsonl}``) and its held-out questions as ``evaluation.path`` (4-way
 multiple-choice rows for kind ``multiple_choice``, question and answer rows for ``exact_match``
 and ``loss``).
 """
@@ -150,7 +151,9 @@ def load_study_file(path: str | Path) -> LoadedStudy:
         raise SettingsError(_format(path, err)) from None
     base = path.resolve().parent
     demo = None
-    if parsed.model == PACKAGED or parsed.data.get("domains") == PACKAGED or parsed.evaluation.get("path") == PACKAGED:
+    domains = parsed.data.get("domains")
+    packaged_domains = domains == PACKAGED or (isinstance(domains, dict) and PACKAGED in domains.values())
+    if parsed.model == PACKAGED or packaged_domains or parsed.evaluation.get("path") == PACKAGED:
         from cotune.train.demo_data import build_demo_data
 
         demo = build_demo_data(seed=parsed.study.seed)
@@ -161,10 +164,14 @@ def load_study_file(path: str | Path) -> LoadedStudy:
     else:
         model = _validate(path, "model", ModelConfig, parsed.model)
     data = dict(parsed.data)
-    if data.get("domains") == PACKAGED:
+    if domains == PACKAGED:
         data["domains"] = dict(demo.domains)
-    elif isinstance(data.get("domains"), dict):
-        data["domains"] = {name: str(base / p) for name, p in data["domains"].items()}
+    elif isinstance(domains, dict):
+        unknown = sorted(name for name, p in domains.items() if p == PACKAGED and name not in demo.domains)
+        if unknown:
+            raise SettingsError(f"{path}: data.domains {unknown} are 'packaged' but not demo domains; "
+                                f"the demo builds {', '.join(demo.domains)}")
+        data["domains"] = {name: demo.domains[name] if p == PACKAGED else str(base / p) for name, p in domains.items()}
     evaluation = dict(parsed.evaluation)
     if evaluation.get("path") == PACKAGED:
         if evaluation.get("kind") not in demo.eval_files:

@@ -102,6 +102,16 @@ def test_examples_are_valid():
     assert paper.study.total_budget == 30 * 1000 + 70 * 50 + 3 * 1000
 
 
+def test_packaged_domains_one_by_one_beside_own_files(tmp_path):
+    text = VALID.replace("{a: a.jsonl, b: sub/b.jsonl}", "{games: packaged, countries: packaged, b: sub/b.jsonl}")
+    loaded = load_study_file(write(tmp_path, text))
+    assert list(loaded.data.domains) == ["games", "countries", "b"]
+    assert loaded.data.domains["games"].endswith("games.jsonl") and Path(loaded.data.domains["games"]).is_file()
+    assert loaded.data.domains["b"] == str(tmp_path / "sub" / "b.jsonl")
+    with pytest.raises(SettingsError, match=r"data.domains \['chess'\] are 'packaged' but not demo domains"):
+        load_study_file(write(tmp_path, VALID.replace("{a: a.jsonl, b: sub/b.jsonl}", "{chess: packaged}")))
+
+
 @pytest.mark.parametrize("kind, file", [("multiple_choice", "eval_multiple_choice.jsonl"),
                                         ("exact_match", "eval_exact_match.jsonl"), ("lm_eval", None)])
 def test_packaged_evaluation_path_follows_the_kind(tmp_path, kind, file):
