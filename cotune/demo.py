@@ -83,6 +83,17 @@ def settings_from_arguments(args: argparse.Namespace) -> DemoSettings:
     return DemoSettings(**{field.name: getattr(args, field.name) for field in dataclasses.fields(DemoSettings)})
 
 
+def settings_flags(settings: DemoSettings) -> list[str]:
+    """The command-line arguments that give ``settings``: a flag and its value for each non-default field."""
+    default = DemoSettings()
+    flags = []
+    for field in dataclasses.fields(DemoSettings):
+        value = getattr(settings, field.name)
+        if value != getattr(default, field.name):
+            flags += [f"--{field.name.replace('_', '-')}", str(value)]
+    return flags
+
+
 def run_demo(settings: DemoSettings = DemoSettings(), *, storage: str | Path = "cotune-demo.db",
              progress: bool = True) -> OptimizeResult:
     """Build the demo data and model (cached after the first run) and run the study; resumes from ``storage``."""

@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from cotune.cli import main
-from cotune.demo import DemoSettings, add_settings_arguments, demo_training, settings_from_arguments
+from cotune.demo import DemoSettings, add_settings_arguments, demo_training, settings_flags, settings_from_arguments
 
 
 def parse(*argv: str) -> DemoSettings:
@@ -22,6 +22,13 @@ def test_every_setting_is_a_flag_with_the_field_default():
         batch_size=16, micro_batch_size=8, warmup_steps=0, seed=3)
     with pytest.raises(SystemExit):
         parse("--batch-size", "many")
+
+
+def test_settings_flags_give_back_the_settings():
+    settings = DemoSettings(batch_size=16, micro_batch_size=8, max_alpha=250.0, domains="games,countries")
+    assert settings_flags(DemoSettings()) == []
+    assert settings_flags(settings)[:2] == ["--batch-size", "16"]
+    assert parse(*settings_flags(settings)) == settings
 
 
 def test_demo_training_trains_at_the_settings(tmp_path, monkeypatch):
@@ -45,3 +52,28 @@ def test_a_bad_demo_flag_is_a_one_line_error(flags, message, tmp_path, monkeypat
     with pytest.raises(SystemExit, match=message):
         main(["demo", *flags, "--storage", str(tmp_path / "demo.db")])
     assert not (tmp_path / "demo.db").exists()  # nothing trained, no study left behind
+
+
+@pytest.mark.parametrize("answer_beats_baseline", [True, False])
+def test_demo_points_to_the_fresh_question_check_when_it_reports_a_gain(answer_beats_baseline, tmp_path, monkeypatch,
+                                                                        capsys):
+    import cotune
+
+    space = cotune.lora_space(["games", "countries"], n_layers=4)
+    default = space.default_config()
+
+    def fake_run_demo(settings, *, storage):  # a synthetic study where the baseline scores 0.6
+        def objective(config, budget):
+            return cotune.Result(score=0.6 if config == default else (0.7 if answer_beats_baseline else 0.5))
+
+        return cotune.optimize(objective, space, total_budget=300, full_budget=100, method="random", storage=storage)
+
+    monkeypatch.setattr("cotune.demo.run_demo", fake_run_demo)
+    monkeypatch.setenv("COLUMNS", "400")  # one line per message: the command is not wrapped
+    db = tmp_path / "demo.db"
+    assert main(["demo", "--batch-size", "8", "--storage", str(db)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    hint = f"`python benchmarks/demo_holdout.py {db} --batch-size 8` retrains both with other seeds"
+    assert (hint in out) == answer_beats_baseline
+    expected = "measured on the 48 questions the study selected on" if answer_beats_baseline else "no configuration"
+    assert expected in out
