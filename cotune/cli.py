@@ -141,7 +141,7 @@ def _demo(args: argparse.Namespace) -> int:
     if result.best is not None and result.baseline is not None and result.best.score > result.baseline.score:
         check = " ".join(["python benchmarks/demo_holdout.py", args.storage, *settings_flags(settings)])
         console.print(f"the gain is measured on the {settings.n_eval} questions the study selected on; `{check}` "
-                      "retrains both with other seeds and scores them on fresh questions")
+                      "retrains both, with several training seeds, and scores them on fresh questions")
     return 0
 
 

@@ -73,7 +73,7 @@ def test_demo_points_to_the_fresh_question_check_when_it_reports_a_gain(answer_b
     db = tmp_path / "demo.db"
     assert main(["demo", "--batch-size", "8", "--storage", str(db)]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    hint = f"`python benchmarks/demo_holdout.py {db} --batch-size 8` retrains both with other seeds"
+    hint = f"`python benchmarks/demo_holdout.py {db} --batch-size 8` retrains both, with several training seeds"
     assert (hint in out) == answer_beats_baseline
     expected = "measured on the 48 questions the study selected on" if answer_beats_baseline else "no configuration"
     assert expected in out
