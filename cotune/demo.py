@@ -71,10 +71,15 @@ def demo_space(objective: TrainingObjective, settings: DemoSettings = DemoSettin
     return lora_space(objective.domains, objective.n_layers(), max_rank=settings.max_rank, max_alpha=settings.max_alpha)
 
 
+def _flag(field: dataclasses.Field) -> str:
+    """The command-line flag of a `DemoSettings` field: ``batch_size`` is ``--batch-size``."""
+    return "--" + field.name.replace("_", "-")
+
+
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     """One ``--flag`` per `DemoSettings` field, so ``cotune demo`` and the demo's scripts take the same settings."""
     for field in dataclasses.fields(DemoSettings):
-        parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default), default=field.default,
+        parser.add_argument(_flag(field), type=type(field.default), default=field.default,
                             help=f"{field.metadata['help']} (default {field.default})")
 
 
@@ -90,7 +95,7 @@ def settings_flags(settings: DemoSettings) -> list[str]:
     for field in dataclasses.fields(DemoSettings):
         value = getattr(settings, field.name)
         if value != getattr(default, field.name):
-            flags += [f"--{field.name.replace('_', '-')}", str(value)]
+            flags += [_flag(field), str(value)]
     return flags
 
 
