@@ -20,7 +20,7 @@ def optimize(
     full_budget: float,
     small_budget: float | None = None,
     method: str = "jobs",
-    n_init: int | str = "auto",
+    n_init: int | str | None = None,
     seed: int = 0,
     storage: str | Path | None = None,
     n_workers: int = 1,

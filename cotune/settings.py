@@ -22,8 +22,9 @@ class StudySettings:
     small_budget: float | None = dataclasses.field(
         default=None, metadata={"help": "budget of one short run, b (default B/20, as in the paper)"}
     )
-    n_init: int | Literal["auto"] = dataclasses.field(
-        default="auto", metadata={"help": "full runs that teach the predictor, or 'auto' to minimise the regret bound"}
+    n_init: int | Literal["auto"] | None = dataclasses.field(
+        default=None, metadata={"help": "full runs that teach the predictor: a count, 'auto' to minimise the "
+                                        "regret bound, or None for 60% of the budget (jobs' default)"}
     )
     n_confirm: int = dataclasses.field(
         default=3, metadata={"help": "final full runs confirming the best short-run configurations, k"}
@@ -56,8 +57,10 @@ class StudySettings:
 
         if self.method not in METHODS:
             raise SettingsError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
-        if self.n_init != "auto" and (isinstance(self.n_init, bool) or not isinstance(self.n_init, int) or self.n_init < 1):
-            raise SettingsError(f"n_init must be a positive int or 'auto', got {self.n_init!r}")
+        if self.n_init not in (None, "auto") and (
+            isinstance(self.n_init, bool) or not isinstance(self.n_init, int) or self.n_init < 1
+        ):
+            raise SettingsError(f"n_init must be a positive int, 'auto' or None, got {self.n_init!r}")
         if isinstance(self.n_confirm, bool) or not isinstance(self.n_confirm, int) or self.n_confirm < 0:
             raise SettingsError(f"n_confirm must be an int >= 0, got {self.n_confirm!r}")
         for name, allowed in (("budget_unit", BUDGET_UNITS), ("kernel", KERNELS), ("acquisition", ACQUISITIONS)):

@@ -47,7 +47,7 @@ class Study:
         full_budget: float,
         small_budget: float | None = None,
         method: str = "jobs",
-        n_init: int | str = "auto",
+        n_init: int | str | None = None,
         n_confirm: int = 3,
         seed: int = 0,
         budget_unit: str = "steps",

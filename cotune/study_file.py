@@ -45,7 +45,7 @@ class StudySection(_Strict):
     full_budget: float
     small_budget: float | None = None
     budget_unit: Literal["seconds", "steps", "tokens"] = "steps"
-    n_init: int | Literal["auto"] = "auto"
+    n_init: int | Literal["auto"] | None = None
     n_confirm: int = 3
     seed: int = 0
     kernel: Literal["matern", "deep"] = "matern"

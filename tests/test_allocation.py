@@ -1,4 +1,4 @@
-"""Choosing how many full runs teach the predictor, by the JoBS regret bound."""
+"""Choosing how many full runs teach the predictor: a share of the budget, or by the JoBS regret bound."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import math
 
 import pytest
 
-from cotune.allocation import choose_n_init, iterations, max_full_runs, pilot_size, regret_bound
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cotune.allocation import choose_n_init, iterations, max_full_runs, pilot_size, regret_bound, share_n_init
 
 BUDGETS = dict(total=3000.0, full=100.0, small=5.0, n_confirm=2)
 
@@ -40,3 +43,19 @@ def test_never_fewer_than_already_done():
 @pytest.mark.parametrize("dim, total, expected", [(14, 3000.0, 13), (4, 3000.0, 5), (30, 800.0, 3), (14, 2000.0, 8)])
 def test_pilot_size(dim, total, expected):
     assert pilot_size(dim, total=total, full=100.0, small=5.0, n_confirm=2) == expected
+
+
+def test_a_share_of_the_budget_buys_that_many_full_runs():
+    assert share_n_init(0.6, **BUDGETS) == 18  # 60% of 30 full budgets
+    assert share_n_init(0.99, **BUDGETS) == max_full_runs(**BUDGETS) == 27  # leaves one iteration
+    assert share_n_init(0.01, **BUDGETS) == 3  # the predictor needs three pairs
+
+
+@given(share=st.floats(0.01, 1.0), runs=st.integers(1, 200), ratio=st.sampled_from([2.0, 10.0, 20.0]),
+       n_confirm=st.integers(0, 5))
+def test_the_share_always_fits_the_budget(share, runs, ratio, n_confirm):
+    budgets = dict(total=runs * 100.0, full=100.0, small=100.0 / ratio, n_confirm=n_confirm)
+    n = share_n_init(share, **budgets)
+    top = max_full_runs(**budgets)
+    assert n <= top
+    assert n >= min(3, top)

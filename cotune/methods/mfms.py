@@ -64,7 +64,7 @@ class MFMSMethod(Method):
         confirms = [t for t in history.trials if t.role is Role.CONFIRM]
         reserve = max(0, s.n_confirm - len(confirms)) * s.full_budget
         if history.remaining - reserve >= s.small_budget:
-            n_init = s.n_init if s.n_init != "auto" else self.space.dim + 1
+            n_init = s.n_init if isinstance(s.n_init, int) else self.space.dim + 1
             used = history.used_keys(s.small_budget)
             for config in initial_design(self.space, n_init, s.seed):
                 if config.key() not in used:
