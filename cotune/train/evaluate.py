@@ -10,6 +10,7 @@ after normalisation. ``loss``: minus the mean token loss. ``lm_eval``: an lm-eva
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import re
 import string
@@ -64,6 +65,13 @@ def _position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.cumsum(-1) - 1).clamp(min=0)
 
 
+def _cache_keyword(model: torch.nn.Module) -> str:
+    """The forward keyword that takes a key/value cache: ``cache`` from transformers 5.24
+    (``past_key_values`` is deprecated there and goes in 5.40), ``past_key_values`` before."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
 def normalise_answer(text: str) -> str:
     """Lower case, first line only, no punctuation, articles or extra spaces (SQuAD-style)."""
     text = text.strip().split("\n", 1)[0].lower()
@@ -89,13 +97,14 @@ def option_logliks(model: torch.nn.Module, questions: Sequence[Question], pad: i
     first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # ``b x vocab``
     # 2) every option continues its own question's prompt
     rows = torch.tensor([i for i, q in enumerate(questions) for _ in q.options], device=device)  # ``n``
-    cache = out.past_key_values
+    keyword = _cache_keyword(model)
+    cache = getattr(out, keyword)
     cache.batch_select_indices(rows)
     options = collate([Encoded(o, o) for q in questions for o in q.options], pad)  # right-padded
     ids, mask = options["input_ids"].to(device), options["attention_mask"].to(device)  # ``n x t``
     positions = prompt_mask.sum(-1)[rows, None] + torch.arange(ids.shape[1], device=device)  # ``n x t``
     logits = model(input_ids=ids, attention_mask=torch.cat([prompt_mask[rows], mask], dim=1), position_ids=positions,
-                   past_key_values=cache, use_cache=False).logits  # ``n x t x vocab``
+                   use_cache=False, **{keyword: cache}).logits  # ``n x t x vocab``
     later = torch.log_softmax(logits[:, :-1].float(), dim=-1).gather(-1, ids[:, 1:, None]).squeeze(-1)  # ``n x (t-1)``
     token_lp = torch.cat([first[rows].gather(-1, ids[:, :1]), later], dim=1) * mask  # ``n x t``, padding adds 0
     sums = token_lp.sum(-1).tolist()
