@@ -14,6 +14,10 @@ The bound counts ``F``'s error as noise that averages out over iterations. It do
 error is a fixed function of the configuration, and the search seeks out where ``F`` over-rates.
 So the bound under-spends on full runs, and the default split is a fixed share instead
 (`DEFAULT_FULL_SHARE`, `share_n_init`); the README gives the measurements.
+
+The ``k`` confirmation runs, full runs of the configurations the search rates best, default to half
+of the full-run budgets left after the ``n`` (`confirm_count`): they are the only full runs in the
+region the search found, so they both measure the answer and teach ``F`` where it matters.
 """
 
 from __future__ import annotations
@@ -22,12 +26,32 @@ import math
 from collections.abc import Callable
 
 
-def iterations(n_full: int, *, total: float, full: float, small: float, n_confirm: int) -> int:
+#: Share of the full-run budgets left after the predictor's full runs that the default spends on
+#: confirmations (``n_confirm=None``); the other half buys short runs.
+DEFAULT_CONFIRM_SHARE = 0.5
+
+
+def confirm_count(n_full: int, *, total: float, full: float, small: float) -> int:
+    """Confirmation runs by default: half of the full-run budgets left after ``n_full`` full runs,
+    at least one, and never so many that no short run is left."""
+    left = total - n_full * full
+    return max(0, min(max(1, round(DEFAULT_CONFIRM_SHARE * left / full)), int((left - small) // full)))
+
+
+def n_confirms(n_full: int, *, total: float, full: float, small: float, n_confirm: int | None) -> int:
+    """``n_confirm`` if given, else `confirm_count` for ``n_full`` full runs."""
+    if n_confirm is not None:
+        return n_confirm
+    return confirm_count(n_full, total=total, full=full, small=small)
+
+
+def iterations(n_full: int, *, total: float, full: float, small: float, n_confirm: int | None) -> int:
     """BO iterations (short runs) left after ``n_full`` full runs and the confirmation runs."""
-    return max(0, int((total - (n_full + n_confirm) * full) // small))
+    k = n_confirms(n_full, total=total, full=full, small=small, n_confirm=n_confirm)
+    return max(0, int((total - (n_full + k) * full) // small))
 
 
-def regret_bound(n_full: int, *, total: float, full: float, small: float, n_confirm: int, dim: int,
+def regret_bound(n_full: int, *, total: float, full: float, small: float, n_confirm: int | None, dim: int,
                  error: Callable[[float], float], delta: float = 0.1) -> float:
     """The average-regret bound of the module docstring for ``n_full`` full runs (inf if no iteration fits)."""
     t = iterations(n_full, total=total, full=full, small=small, n_confirm=n_confirm)
@@ -38,12 +62,16 @@ def regret_bound(n_full: int, *, total: float, full: float, small: float, n_conf
     return (math.sqrt(t * gamma) + r * math.sqrt(t) * math.sqrt(gamma**2 + gamma * math.log(1.0 / delta))) / t
 
 
-def max_full_runs(*, total: float, full: float, small: float, n_confirm: int) -> int:
+def max_full_runs(*, total: float, full: float, small: float, n_confirm: int | None) -> int:
     """The most full runs that still leave at least one BO iteration."""
-    return max(0, int((total - n_confirm * full - small) // full))
+    if n_confirm is not None:
+        return max(0, int((total - n_confirm * full - small) // full))
+    fitting = [n for n in range(int(total // full) + 1)
+               if iterations(n, total=total, full=full, small=small, n_confirm=None) >= 1]
+    return max(fitting, default=0)
 
 
-def choose_n_init(n_done: int, *, total: float, full: float, small: float, n_confirm: int, dim: int,
+def choose_n_init(n_done: int, *, total: float, full: float, small: float, n_confirm: int | None, dim: int,
                   error: Callable[[float], float]) -> int:
     """The number of full runs (at least ``n_done``) minimising `regret_bound`."""
     top = max_full_runs(total=total, full=full, small=small, n_confirm=n_confirm)
@@ -62,14 +90,14 @@ def choose_n_init(n_done: int, *, total: float, full: float, small: float, n_con
 DEFAULT_FULL_SHARE = 0.6
 
 
-def share_n_init(share: float, *, total: float, full: float, small: float, n_confirm: int) -> int:
+def share_n_init(share: float, *, total: float, full: float, small: float, n_confirm: int | None) -> int:
     """Full runs spending ``share`` of ``total`` (at least three, so the predictor can be fitted,
     and at most what still leaves one BO iteration)."""
     top = max_full_runs(total=total, full=full, small=small, n_confirm=n_confirm)
     return min(max(3, round(share * total / full)), top)
 
 
-def pilot_size(dim: int, *, total: float, full: float, small: float, n_confirm: int) -> int:
+def pilot_size(dim: int, *, total: float, full: float, small: float, n_confirm: int | None) -> int:
     """Full runs made before the learning curve is trusted: one per dimension plus one (a usual
     GP initial design), at most half of what the budget allows, at least three."""
     top = max_full_runs(total=total, full=full, small=small, n_confirm=n_confirm)

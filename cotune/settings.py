@@ -26,8 +26,10 @@ class StudySettings:
         default=None, metadata={"help": "full runs that teach the predictor: a count, 'auto' to minimise the "
                                         "regret bound, or None for 60% of the budget (jobs' default)"}
     )
-    n_confirm: int = dataclasses.field(
-        default=3, metadata={"help": "final full runs confirming the best short-run configurations, k"}
+    n_confirm: int | None = dataclasses.field(
+        default=None, metadata={"help": "final full runs confirming the best short-run configurations, k, or None "
+                                        "for the method's default (jobs: half of the budget its initial full runs "
+                                        "leave; mfms: 3)"}
     )
     seed: int = dataclasses.field(default=0, metadata={"help": "seed of every random choice"})
     budget_unit: Literal["seconds", "steps", "tokens"] = dataclasses.field(
@@ -61,8 +63,10 @@ class StudySettings:
             isinstance(self.n_init, bool) or not isinstance(self.n_init, int) or self.n_init < 1
         ):
             raise SettingsError(f"n_init must be a positive int, 'auto' or None, got {self.n_init!r}")
-        if isinstance(self.n_confirm, bool) or not isinstance(self.n_confirm, int) or self.n_confirm < 0:
-            raise SettingsError(f"n_confirm must be an int >= 0, got {self.n_confirm!r}")
+        if self.n_confirm is not None and (
+            isinstance(self.n_confirm, bool) or not isinstance(self.n_confirm, int) or self.n_confirm < 0
+        ):
+            raise SettingsError(f"n_confirm must be an int >= 0 or None, got {self.n_confirm!r}")
         for name, allowed in (("budget_unit", BUDGET_UNITS), ("kernel", KERNELS), ("acquisition", ACQUISITIONS)):
             if getattr(self, name) not in allowed:
                 raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")

@@ -48,7 +48,7 @@ class Study:
         small_budget: float | None = None,
         method: str = "jobs",
         n_init: int | str | None = None,
-        n_confirm: int = 3,
+        n_confirm: int | None = None,
         seed: int = 0,
         budget_unit: str = "steps",
         kernel: str = "matern",

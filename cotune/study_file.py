@@ -46,7 +46,7 @@ class StudySection(_Strict):
     small_budget: float | None = None
     budget_unit: Literal["seconds", "steps", "tokens"] = "steps"
     n_init: int | Literal["auto"] | None = None
-    n_confirm: int = 3
+    n_confirm: int | None = None
     seed: int = 0
     kernel: Literal["matern", "deep"] = "matern"
     acquisition: Literal["ucb", "logei"] = "ucb"

@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cotune.allocation import choose_n_init, iterations, max_full_runs, pilot_size, regret_bound, share_n_init
+from cotune.allocation import (
+    choose_n_init, confirm_count, iterations, max_full_runs, pilot_size, regret_bound, share_n_init,
+)
 
 BUDGETS = dict(total=3000.0, full=100.0, small=5.0, n_confirm=2)
 
@@ -58,3 +60,21 @@ def test_the_share_always_fits_the_budget(share, runs, ratio, n_confirm):
     top = max_full_runs(**budgets)
     assert n <= top
     assert n >= min(3, top)
+
+
+def test_confirmations_take_half_of_what_the_initial_full_runs_leave():
+    assert confirm_count(36, total=6000.0, full=100.0, small=10.0) == 12  # 60 budgets: 36, 12 and 12 of short runs
+    assert confirm_count(9, total=1500.0, full=100.0, small=10.0) == 3
+    assert confirm_count(1, total=200.0, full=100.0, small=10.0) == 0  # a second full run leaves no short run
+    assert iterations(36, total=6000.0, full=100.0, small=10.0, n_confirm=None) == 120
+
+
+@given(runs=st.integers(1, 200), ratio=st.sampled_from([2.0, 10.0, 20.0]), data=st.data())
+def test_default_confirmations_leave_short_runs_and_the_split_fits(runs, ratio, data):
+    budgets = dict(total=runs * 100.0, full=100.0, small=100.0 / ratio)
+    top = max_full_runs(n_confirm=None, **budgets)
+    n = data.draw(st.integers(0, top))
+    k = confirm_count(n, **budgets)
+    assert 0 <= k <= runs - n
+    assert iterations(n, n_confirm=None, **budgets) >= 1
+    assert share_n_init(0.6, n_confirm=None, **budgets) <= top

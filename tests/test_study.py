@@ -97,6 +97,7 @@ def test_ask_returns_none_when_the_budget_is_spent(space):
         (dict(total_budget=1000, full_budget=100, method="grid"), "unknown method"),
         (dict(total_budget=1000, full_budget=100, n_init=0), "n_init"),
         (dict(total_budget=1000, full_budget=100, n_init=0.6), "n_init must be a positive int, 'auto' or None"),
+        (dict(total_budget=1000, full_budget=100, n_confirm=-1), "n_confirm must be an int >= 0 or None"),
         (dict(total_budget=-1, full_budget=100), "positive"),
         (dict(total_budget=1000, full_budget=100, kernel="rbf"), "kernel"),
     ],

@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from cotune.allocation import DEFAULT_FULL_SHARE, choose_n_init, iterations, pilot_size, share_n_init
+from cotune.allocation import (
+    DEFAULT_FULL_SHARE, choose_n_init, iterations, n_confirms, pilot_size, share_n_init,
+)
 from cotune.methods.base import History, Method, TrialRequest, step_seed
 from cotune.settings import StudySettings
 from cotune.space.design import initial_design
@@ -41,13 +43,16 @@ class JobsMethod(Method):
     2. An MLP-ensemble predictor F maps (configuration, short score) to the full score.
     3. BO iterations train for the small budget only; F's prediction enters the GP with F's
        error as per-point noise (the paper's Theorem 4.1); IGP-UCB or log-EI proposes.
-    4. The last ``n_confirm`` full runs confirm the configurations with the best posterior mean
-       that were never fully trained; the answer is the best *measured* full run.
+    4. The last ``n_confirm`` full runs confirm, one after another, the configurations with the
+       best posterior mean that were never fully trained; the answer is the best *measured* full
+       run.
 
     By default (``n_init=None``) the full runs that teach F take 60% of the budget
-    (`cotune.allocation.DEFAULT_FULL_SHARE`). ``n_init="auto"`` picks the number minimising the
-    paper's regret bound, with the predictor's error extrapolated from its own cross-validated
-    learning curve (`cotune.allocation`); it spends less on F and did worse on the benchmarks.
+    (`cotune.allocation.DEFAULT_FULL_SHARE`), and (``n_confirm=None``) the confirmations half of
+    the rest (`cotune.allocation.confirm_count`): 20% of the budget, leaving 20% for short runs.
+    ``n_init="auto"`` picks the number minimising the paper's regret bound, with the predictor's
+    error extrapolated from its own cross-validated learning curve (`cotune.allocation`); it spends
+    less on F and did worse on the benchmarks.
     """
 
     name = "jobs"
@@ -131,6 +136,12 @@ class JobsMethod(Method):
             )
         return self._targets[key]
 
+    def n_confirm(self, n_full: int) -> int:
+        """Confirmation runs after ``n_full`` initial full runs: given, or half of what is left."""
+        s = self.settings
+        return n_confirms(n_full, total=s.total_budget, full=s.full_budget, small=s.small_budget,
+                          n_confirm=s.n_confirm)
+
     # ------------------------------------------------------------------ asking
     def ask(self, history: History) -> TrialRequest | None:
         s = self.settings
@@ -147,7 +158,6 @@ class JobsMethod(Method):
 
     def _ask_initial(self, history: History, pairs: list[Pair], full_keys: set[str]) -> TrialRequest | None:
         s = self.settings
-        reserve = s.n_confirm * s.full_budget + s.small_budget
         failed = history.failed_keys()
         pending_full = [t for t in history.pending if t.budget == s.full_budget]
         for trial in history.complete(s.full_budget):
@@ -157,6 +167,7 @@ class JobsMethod(Method):
             if not has_small and history.fits(s.small_budget):
                 return TrialRequest(trial.config, s.small_budget, Role.SHORT)
         target = self.n_init(history, pairs)
+        reserve = self.n_confirm(target) * s.full_budget + s.small_budget
         if len(pairs) + len(pending_full) >= target or not history.fits(s.full_budget + reserve):
             return None
         # Design points whose full run failed or gave no pair are replaced by the next ones.
@@ -189,7 +200,9 @@ class JobsMethod(Method):
         if self.predictor(pairs) is None:
             return None
         confirms = [t for t in history.trials if t.role is Role.CONFIRM]
-        reserve = max(0, s.n_confirm - len(confirms)) * s.full_budget
+        n_confirm = self.n_confirm(sum(1 for t in history.trials if t.role is Role.FULL))
+        reserve = max(0, n_confirm - len(confirms)) * s.full_budget
+        self._attrs["n_confirm"] = n_confirm
         X, y, yvar = self._observations(history, pairs)
         if history.remaining - reserve >= s.small_budget:
             pending = self.space.encode_many([t.config for t in history.pending])
@@ -198,7 +211,7 @@ class JobsMethod(Method):
                 seed=step_seed(s.seed, len(history.trials)),
             )
             return TrialRequest(config, s.small_budget, Role.SHORT)
-        if len(confirms) >= s.n_confirm or not history.fits(s.full_budget):
+        if len(confirms) >= n_confirm or not history.fits(s.full_budget):
             return None
         return self._ask_confirmation(history, X, y, yvar, full_keys)
 

@@ -25,6 +25,9 @@ from cotune.trial import Role
 #: Budgets the search chooses from: geometric steps from the small budget to the full one.
 FIDELITIES = 3
 
+#: Confirmation runs when ``n_confirm`` is not given.
+DEFAULT_N_CONFIRM = 3
+
 
 class MFMSMethod(Method):
     """Multi-fidelity GP-BO with cost-normalised log-EI.
@@ -37,8 +40,9 @@ class MFMSMethod(Method):
        posterior mean at that budget) minus ``alpha * log(c / B)``; ``alpha`` falls linearly
        from 1 to 0 over the budget. Random candidates pick the budget, then BoTorch's mixed
        optimiser refines the configuration at it.
-    4. The last ``n_confirm`` full budgets train the configurations with the best posterior mean
-       at the full budget that were never trained in full; the answer is the best measured one.
+    4. The last ``n_confirm`` full budgets (3 by default) train the configurations with the best
+       posterior mean at the full budget that were never trained in full; the answer is the best
+       measured one.
     """
 
     name = "mfms"
@@ -62,7 +66,8 @@ class MFMSMethod(Method):
         if not any(t.config == default and t.budget == s.full_budget for t in history.trials):
             return TrialRequest(default, s.full_budget, Role.FULL) if history.fits(s.full_budget) else None
         confirms = [t for t in history.trials if t.role is Role.CONFIRM]
-        reserve = max(0, s.n_confirm - len(confirms)) * s.full_budget
+        n_confirm = DEFAULT_N_CONFIRM if s.n_confirm is None else s.n_confirm
+        reserve = max(0, n_confirm - len(confirms)) * s.full_budget
         if history.remaining - reserve >= s.small_budget:
             n_init = s.n_init if isinstance(s.n_init, int) else self.space.dim + 1
             used = history.used_keys(s.small_budget)
@@ -70,7 +75,7 @@ class MFMSMethod(Method):
                 if config.key() not in used:
                     return TrialRequest(config, s.small_budget, Role.SHORT)
             return self._ask_search(history, reserve)
-        if len(confirms) >= s.n_confirm or not history.fits(s.full_budget):
+        if len(confirms) >= n_confirm or not history.fits(s.full_budget):
             return None
         return self._ask_confirmation(history)
 

@@ -77,3 +77,9 @@ def test_mfms_starts_cheap_ends_with_confirmations_and_uses_curves(space, object
     assert all(t.config.key() not in measured_in_full for t in confirms)
     assert 0.0 <= result.study.attributes["mfms_alpha"] <= 1.0
     assert result.spent <= 1200
+
+
+def test_mfms_makes_three_confirmations_by_default(space, objective):
+    result = cotune.optimize(objective, space, method="mfms", seed=0, total_budget=1200, full_budget=100,
+                             small_budget=10)
+    assert [t.role for t in result.trials].count(Role.CONFIRM) == 3

@@ -95,6 +95,16 @@ def test_jobs_spends_60_percent_of_the_budget_on_full_runs_by_default(space, obj
     assert result.spent == pytest.approx(1500)
 
 
+def test_jobs_confirms_with_half_of_what_its_full_runs_leave_by_default(space, objective):
+    settings = {**SPLIT, "n_confirm": None}
+    result = cotune.optimize(objective, space, **settings)
+    roles = [t.role for t in result.trials]
+    assert roles.count(Role.FULL) == 9 and roles.count(Role.CONFIRM) == 3  # 15 budgets: 9, 3 and 3 of short runs
+    assert roles[-3:] == [Role.CONFIRM] * 3
+    assert result.study.attributes["n_confirm"] == 3
+    assert result.spent == pytest.approx(1500)
+
+
 def test_jobs_auto_split_makes_the_full_runs_the_regret_bound_chose(space, objective):
     result = cotune.optimize(objective, space, n_init="auto", **SPLIT)
     chosen = result.study.attributes["n_init_auto"]
