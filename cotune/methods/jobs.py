@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from typing import Any
 
 import numpy as np
@@ -43,13 +44,14 @@ class JobsMethod(Method):
     2. An MLP-ensemble predictor F maps (configuration, short score) to the full score.
     3. BO iterations train for the small budget only; F's prediction enters the GP with F's
        error as per-point noise (the paper's Theorem 4.1); IGP-UCB or log-EI proposes.
-    4. The last ``n_confirm`` full runs confirm, one after another, the configurations with the
-       best posterior mean that were never fully trained; the answer is the best *measured* full
-       run.
+    4. Confirmation runs train, one at a time, the configuration with the best posterior mean
+       that was never fully trained; the answer is the best *measured* full run.
 
     By default (``n_init=None``) the full runs that teach F take 60% of the budget
-    (`cotune.allocation.DEFAULT_FULL_SHARE`), and (``n_confirm=None``) the confirmations half of
-    the rest (`cotune.allocation.confirm_count`): 20% of the budget, leaving 20% for short runs.
+    (`cotune.allocation.DEFAULT_FULL_SHARE`). By default (``n_confirm=None``) the confirmations
+    take half of the rest (`cotune.allocation.confirm_count`), spread evenly over the search, so a
+    measured answer comes early and F learns where the search goes; ``n_confirm=k`` makes the
+    last ``k`` full runs the confirmations instead.
     ``n_init="auto"`` picks the number minimising the paper's regret bound, with the predictor's
     error extrapolated from its own cross-validated learning curve (`cotune.allocation`); it spends
     less on F and did worse on the benchmarks.
@@ -204,7 +206,12 @@ class JobsMethod(Method):
         reserve = max(0, n_confirm - len(confirms)) * s.full_budget
         self._attrs["n_confirm"] = n_confirm
         X, y, yvar = self._observations(history, pairs)
-        if history.remaining - reserve >= s.small_budget:
+        short_left = math.floor((history.remaining - reserve) / s.small_budget + 1e-9)
+        if s.n_confirm is None and self._confirmation_due(history, len(confirms), n_confirm, short_left):
+            request = self._ask_confirmation(history, X, y, yvar, full_keys)
+            if request is not None:
+                return request
+        if short_left >= 1:
             pending = self.space.encode_many([t.config for t in history.pending])
             config = self.proposer.propose(
                 X, y, yvar, X_pending=pending, exclude=history.used_keys(s.small_budget),
@@ -214,6 +221,15 @@ class JobsMethod(Method):
         if len(confirms) >= n_confirm or not history.fits(s.full_budget):
             return None
         return self._ask_confirmation(history, X, y, yvar, full_keys)
+
+    def _confirmation_due(self, history: History, done: int, n_confirm: int, short_left: int) -> bool:
+        """Whether the search has made enough short runs for the next of ``n_confirm`` confirmations
+        spread evenly over it (the default schedule): the j-th is due after j / n_confirm of them."""
+        if done >= n_confirm or not history.fits(self.settings.full_budget):
+            return False
+        initial = {t.config.key() for t in history.trials if t.role is Role.FULL}
+        searched = sum(1 for t in history.trials if t.role is Role.SHORT and t.config.key() not in initial)
+        return searched * n_confirm >= (searched + short_left) * (done + 1)
 
     def _ask_confirmation(self, history: History, X: np.ndarray, y: np.ndarray, yvar: np.ndarray,
                           full_keys: set[str]) -> TrialRequest | None:

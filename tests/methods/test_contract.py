@@ -95,14 +95,22 @@ def test_jobs_spends_60_percent_of_the_budget_on_full_runs_by_default(space, obj
     assert result.spent == pytest.approx(1500)
 
 
-def test_jobs_confirms_with_half_of_what_its_full_runs_leave_by_default(space, objective):
+def test_jobs_spreads_confirmations_taking_half_of_what_its_full_runs_leave_by_default(space, objective):
     settings = {**SPLIT, "n_confirm": None}
     result = cotune.optimize(objective, space, **settings)
     roles = [t.role for t in result.trials]
     assert roles.count(Role.FULL) == 9 and roles.count(Role.CONFIRM) == 3  # 15 budgets: 9, 3 and 3 of short runs
-    assert roles[-3:] == [Role.CONFIRM] * 3
     assert result.study.attributes["n_confirm"] == 3
+    initial = {t.config.key() for t in result.trials if t.role is Role.FULL}
+    search = "".join(t.role.value[0] for t in result.trials if t.config.key() not in initial)
+    assert search == "sssssssc" * 3  # the short runs left after the initial ones' own, split evenly
     assert result.spent == pytest.approx(1500)
+
+
+def test_jobs_makes_a_given_number_of_confirmations_last(space, objective):
+    result = cotune.optimize(objective, space, **{**SPLIT, "n_confirm": 3})
+    roles = [t.role for t in result.trials]
+    assert roles.count(Role.CONFIRM) == 3 and roles[-3:] == [Role.CONFIRM] * 3
 
 
 def test_jobs_auto_split_makes_the_full_runs_the_regret_bound_chose(space, objective):
