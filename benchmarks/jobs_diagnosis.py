@@ -24,7 +24,7 @@ from cotune.bench.harness import BenchSetup
 from cotune.bench.landscapes import LANDSCAPES, make_landscape
 
 
-def diagnose(benchmark: str, seed: int, setup: BenchSetup, n_init: int | str | None, n_confirm: int) -> dict:
+def diagnose(benchmark: str, seed: int, setup: BenchSetup, n_init: int | str | None, n_confirm: int | None) -> dict:
     """One jobs run on ``benchmark`` with ``seed``, measured against the landscape's true scores."""
     import torch
 
@@ -57,14 +57,17 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10, help="number of seeds (default 10)")
     parser.add_argument("--n-init", default=None,
                         help="full runs that teach F: an int, or 'auto' for the regret bound (default: 60%% of the budget)")
-    parser.add_argument("--n-confirm", type=int, default=3, help="final confirmation full runs (default 3)")
+    parser.add_argument("--n-confirm", type=int, default=None,
+                        help="confirmation full runs, made last (default: half of what the initial full runs leave, "
+                             "spread over the search)")
     parser.add_argument("--processes", type=int, default=2, help="runs in parallel (default 2)")
     args = parser.parse_args()
     n_init = args.n_init if args.n_init in (None, "auto") else int(args.n_init)
     setup = BenchSetup(total_full_runs=args.budget, small_budget=args.small_budget)
     target = setup.target * make_landscape(args.benchmark).optimum
+    n_confirm = "half of the rest" if args.n_confirm is None else args.n_confirm
     print(f"jobs on {args.benchmark}, {args.budget:g} full runs of budget, b = {args.small_budget:g} (B = 100), "
-          f"n_init {args.n_init or '60% of the budget'}, n_confirm {args.n_confirm}; target regret {target:.4f}")
+          f"n_init {args.n_init or '60% of the budget'}, n_confirm {n_confirm}; target regret {target:.4f}")
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(max_workers=args.processes, mp_context=ctx) as pool:
         rows = list(pool.map(diagnose, [args.benchmark] * args.seeds, range(args.seeds),
