@@ -27,9 +27,9 @@ class StudySettings:
                                         "regret bound, or None for 60% of the budget (jobs' default)"}
     )
     n_confirm: int | None = dataclasses.field(
-        default=None, metadata={"help": "final full runs confirming the best short-run configurations, k, or None "
-                                        "for the method's default (jobs: half of the budget its initial full runs "
-                                        "leave; mfms: 3)"}
+        default=None, metadata={"help": "full runs confirming the best short-run configurations, k: a count (made "
+                                        "last), or None for the method's default (jobs: half of what its initial "
+                                        "full runs leave, spread over the search; mfms: 3)"}
     )
     seed: int = dataclasses.field(default=0, metadata={"help": "seed of every random choice"})
     budget_unit: Literal["seconds", "steps", "tokens"] = dataclasses.field(

@@ -47,14 +47,13 @@ class JobsMethod(Method):
     4. Confirmation runs train, one at a time, the configuration with the best posterior mean
        that was never fully trained; the answer is the best *measured* full run.
 
-    By default (``n_init=None``) the full runs that teach F take 60% of the budget
-    (`cotune.allocation.DEFAULT_FULL_SHARE`). By default (``n_confirm=None``) the confirmations
-    take half of the rest (`cotune.allocation.confirm_count`), spread evenly over the search, so a
-    measured answer comes early and F learns where the search goes; ``n_confirm=k`` makes the
-    last ``k`` full runs the confirmations instead.
-    ``n_init="auto"`` picks the number minimising the paper's regret bound, with the predictor's
-    error extrapolated from its own cross-validated learning curve (`cotune.allocation`); it spends
-    less on F and did worse on the benchmarks.
+    By default the full runs that teach F take 60% of the budget (``n_init=None``,
+    `cotune.allocation.DEFAULT_FULL_SHARE`), and the confirmations half of the rest
+    (``n_confirm=None``, `cotune.allocation.confirm_count`), spread evenly over the search so that
+    a measured answer comes early and F learns where the search goes; ``n_confirm=k`` makes the
+    last ``k`` full runs the confirmations instead. ``n_init="auto"`` picks the number minimising
+    the paper's regret bound, with the predictor's error extrapolated from its own cross-validated
+    learning curve (`cotune.allocation`); it spends less on F and did worse on the benchmarks.
     """
 
     name = "jobs"
