@@ -16,6 +16,11 @@ def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _n_init(text: str) -> int | str:
+    """``--n-init``: a count or 'auto'."""
+    return text if text == "auto" else int(text)
+
+
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bench", help="compare methods at equal budget on benchmarks with a known optimum",
@@ -32,6 +37,10 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--small-budget", type=float, default=10.0, help="budget of one short run, b")
     p.add_argument("--target", type=float, default=0.01,
                    help="a run reaches the optimum once its regret is at most this fraction of it (default 0.01)")
+    p.add_argument("--n-init", type=_n_init, default=None,
+                   help="n_init for every method: a count or 'auto' (default: each method's own)")
+    p.add_argument("--n-confirm", type=int, default=None,
+                   help="n_confirm for every method that confirms (default: each method's own)")
     p.add_argument("--processes", type=int, default=2, help="runs in parallel (one process each)")
     p.add_argument("--out", default="cotune-bench", metavar="DIR",
                    help="folder for runs.json, summary.md and best-so-far.png (default cotune-bench)")
@@ -44,8 +53,10 @@ def _bench(args: argparse.Namespace) -> int:
     from cotune.bench.harness import BenchSetup, run_all, summarise, write_runs
     from cotune.bench.landscapes import LANDSCAPES
     from cotune.bench.tables import budget_table, markdown, score_table
+    from cotune.exceptions import SettingsError
     from cotune.methods import METHODS
     from cotune.report.plots import bench_figure, save
+    from cotune.settings import StudySettings
 
     for name in args.methods:
         if name not in METHODS:
@@ -58,14 +69,23 @@ def _bench(args: argparse.Namespace) -> int:
             raise SystemExit(f"cotune bench: {name} must be at least {low}, got {value}")
     if not (args.budget > 0 and 0 < args.target < 1):
         raise SystemExit(f"cotune bench: --budget must be > 0 and --target in (0, 1), got {args.budget}, {args.target}")
+    setup = BenchSetup(total_full_runs=args.budget, full_budget=args.full_budget, small_budget=args.small_budget,
+                       target=args.target, n_init=args.n_init, n_confirm=args.n_confirm)
+    try:  # bad budgets or counts: say so before any process starts
+        for name in args.methods:
+            StudySettings(method=name, total_budget=setup.total_full_runs * setup.full_budget,
+                          full_budget=setup.full_budget, small_budget=setup.small_budget, n_init=setup.n_init,
+                          n_confirm=setup.n_confirm)
+    except SettingsError as err:
+        raise SystemExit(f"cotune bench: {err}") from None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     console = Console()
-    setup = BenchSetup(total_full_runs=args.budget, full_budget=args.full_budget, small_budget=args.small_budget,
-                       target=args.target)
+    given = "".join(f", {name} {value}" for name, value in (("n_init", setup.n_init), ("n_confirm", setup.n_confirm))
+                    if value is not None)
     total = len(args.methods) * len(args.benchmarks) * args.seeds
     console.print(f"{total} runs: total budget {setup.total_full_runs * setup.full_budget:g} "
-                  f"(B={setup.full_budget:g}, b={setup.small_budget:g}), {args.processes} process(es)")
+                  f"(B={setup.full_budget:g}, b={setup.small_budget:g}{given}), {args.processes} process(es)")
     done = []
 
     def report(record):
@@ -83,7 +103,7 @@ def _bench(args: argparse.Namespace) -> int:
     console.print(_rich_table(budgets, f"median over {args.seeds} seeds"))
     (out / "summary.md").write_text(
         f"# cotune bench\n\n{total} runs, total budget {setup.total_full_runs:g} full runs "
-        f"(B={setup.full_budget:g}, b={setup.small_budget:g})\n\n"
+        f"(B={setup.full_budget:g}, b={setup.small_budget:g}{given})\n\n"
         f"## Best measured full-budget score (mean ± std over {args.seeds} seeds)\n\n{markdown(scores)}\n"
         f"## Budget to get within {args.target:.3g} of the optimum (median over seeds)\n\n{markdown(budgets)}"
     )

@@ -44,6 +44,23 @@ def test_bench_rejects_unknown_names():
         main(["bench", "--benchmarks", "nope"])
 
 
+def test_bench_passes_n_init_and_n_confirm_to_the_methods(tmp_path, capsys):
+    assert main(["bench", "--methods", "jobs", "--benchmarks", "lora-mix", "--seeds", "1", "--budget", "8",
+                 "--n-init", "3", "--n-confirm", "1", "--processes", "1", "--out", str(tmp_path)]) == 0
+    [run] = json.loads((tmp_path / "runs.json").read_text())
+    assert run["n_full"] == 3 + 1  # the initial full runs and the one confirmation (the default would make 5 + 2)
+    assert "n_init 3, n_confirm 1" in (tmp_path / "summary.md").read_text()
+
+
+def test_bench_rejects_bad_settings_before_running(tmp_path):
+    out = tmp_path / "bench"
+    with pytest.raises(SystemExit, match="n_confirm must be an int >= 0 or None, got -1"):
+        main(["bench", "--n-confirm", "-1", "--out", str(out)])
+    with pytest.raises(SystemExit):
+        main(["bench", "--n-init", "lots", "--out", str(out)])
+    assert not out.exists()
+
+
 def test_bench_help_names_the_target_once_formatted(capsys):
     with pytest.raises(SystemExit):
         main(["bench", "--help"])

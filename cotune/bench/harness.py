@@ -20,12 +20,15 @@ from cotune.trial import incumbents
 @dataclasses.dataclass(frozen=True)
 class BenchSetup:
     """Budgets of every run: total in full budgets, full budget ``B`` and small budget ``b``; a run
-    reaches the target once its incumbent's regret is at most ``target`` times the optimum."""
+    reaches the target once its incumbent's regret is at most ``target`` times the optimum.
+    ``n_init`` and ``n_confirm``, when given, are passed to every method (None: each method's own)."""
 
     total_full_runs: float = 20.0
     full_budget: float = 100.0
     small_budget: float = 10.0
     target: float = 0.01
+    n_init: int | str | None = None
+    n_confirm: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +65,7 @@ def run_one(method: str, benchmark: str, seed: int, setup: BenchSetup = BenchSet
     result = cotune.optimize(
         landscape, landscape.space, total_budget=setup.total_full_runs * setup.full_budget,
         full_budget=setup.full_budget, small_budget=setup.small_budget, method=method, seed=seed,
+        n_init=setup.n_init, n_confirm=setup.n_confirm,
     )
     wall = time.perf_counter() - start
     trace = [(spent, landscape.regret(best.config) if best is not None else float("inf"))
