@@ -24,18 +24,14 @@ from cotune.bench.harness import BenchSetup
 from cotune.bench.landscapes import LANDSCAPES, make_landscape
 
 
-def diagnose(benchmark: str, seed: int, setup: BenchSetup, n_init: int | str | None, n_confirm: int | None) -> dict:
+def diagnose(benchmark: str, seed: int, setup: BenchSetup) -> dict:
     """One jobs run on ``benchmark`` with ``seed``, measured against the landscape's true scores."""
     import torch
 
     torch.set_num_threads(1)
     landscape = make_landscape(benchmark, full_budget=setup.full_budget, curve_budgets=(setup.small_budget,),
                                seed=seed)
-    result = cotune.optimize(
-        landscape, landscape.space, total_budget=setup.total_full_runs * setup.full_budget,
-        full_budget=setup.full_budget, small_budget=setup.small_budget, method="jobs", n_init=n_init,
-        n_confirm=n_confirm, seed=seed,
-    )
+    result = cotune.optimize(landscape, landscape.space, method="jobs", seed=seed, **setup.settings())
     short = [t for t in result.trials if t.role is cotune.Role.SHORT and t.predicted is not None]
     regret = np.array([landscape.regret(t.config) for t in short])
     predicted, true = np.array([t.predicted for t in short]), landscape.optimum - regret
@@ -56,14 +52,16 @@ def main() -> None:
     parser.add_argument("--small-budget", type=float, default=10.0, help="short-run budget, B = 100 (default 10)")
     parser.add_argument("--seeds", type=int, default=10, help="number of seeds (default 10)")
     parser.add_argument("--n-init", default=None,
-                        help="full runs that teach F: an int, or 'auto' for the regret bound (default: 60%% of the budget)")
+                        help="full runs that teach F: an int, or 'auto' for the regret bound "
+                             "(default: 60%% of the budget)")
     parser.add_argument("--n-confirm", type=int, default=None,
                         help="confirmation full runs, made last (default: half of what the initial full runs leave, "
                              "spread over the search)")
     parser.add_argument("--processes", type=int, default=2, help="runs in parallel (default 2)")
     args = parser.parse_args()
     n_init = args.n_init if args.n_init in (None, "auto") else int(args.n_init)
-    setup = BenchSetup(total_full_runs=args.budget, small_budget=args.small_budget)
+    setup = BenchSetup(total_full_runs=args.budget, small_budget=args.small_budget, n_init=n_init,
+                       n_confirm=args.n_confirm)
     target = setup.target * make_landscape(args.benchmark).optimum
     n_confirm = "half of the rest" if args.n_confirm is None else args.n_confirm
     print(f"jobs on {args.benchmark}, {args.budget:g} full runs of budget, b = {args.small_budget:g} (B = 100), "
@@ -71,7 +69,7 @@ def main() -> None:
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(max_workers=args.processes, mp_context=ctx) as pool:
         rows = list(pool.map(diagnose, [args.benchmark] * args.seeds, range(args.seeds),
-                             [setup] * args.seeds, [n_init] * args.seeds, [args.n_confirm] * args.seeds))
+                             [setup] * args.seeds))
     for r in rows:
         confirmed = " ".join(f"{c:.4f}" for c in r["confirmed"])
         print(f"seed {r['seed']}: n_init {r['n_init']}, F CV RMSE {r['cv']:.4f}; visited {r['n_short']} short runs, "

@@ -73,9 +73,7 @@ def _bench(args: argparse.Namespace) -> int:
                        target=args.target, n_init=args.n_init, n_confirm=args.n_confirm)
     try:  # bad budgets or counts: say so before any process starts
         for name in args.methods:
-            StudySettings(method=name, total_budget=setup.total_full_runs * setup.full_budget,
-                          full_budget=setup.full_budget, small_budget=setup.small_budget, n_init=setup.n_init,
-                          n_confirm=setup.n_confirm)
+            StudySettings(method=name, **setup.settings())
     except SettingsError as err:
         raise SystemExit(f"cotune bench: {err}") from None
     out = Path(args.out)
@@ -84,7 +82,7 @@ def _bench(args: argparse.Namespace) -> int:
     given = "".join(f", {name} {value}" for name, value in (("n_init", setup.n_init), ("n_confirm", setup.n_confirm))
                     if value is not None)
     total = len(args.methods) * len(args.benchmarks) * args.seeds
-    console.print(f"{total} runs: total budget {setup.total_full_runs * setup.full_budget:g} "
+    console.print(f"{total} runs: total budget {setup.total_budget:g} "
                   f"(B={setup.full_budget:g}, b={setup.small_budget:g}{given}), {args.processes} process(es)")
     done = []
 

@@ -11,6 +11,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from cotune.bench.landscapes import make_landscape
 from cotune.trial import incumbents
@@ -29,6 +30,16 @@ class BenchSetup:
     target: float = 0.01
     n_init: int | str | None = None
     n_confirm: int | None = None
+
+    @property
+    def total_budget(self) -> float:
+        """The budget of every run, ``total_full_runs`` full budgets."""
+        return self.total_full_runs * self.full_budget
+
+    def settings(self) -> dict[str, Any]:
+        """The study settings of every run, besides its method and seed (keywords of `cotune.optimize`)."""
+        return dict(total_budget=self.total_budget, full_budget=self.full_budget, small_budget=self.small_budget,
+                    n_init=self.n_init, n_confirm=self.n_confirm)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,11 +73,7 @@ def run_one(method: str, benchmark: str, seed: int, setup: BenchSetup = BenchSet
     landscape = make_landscape(benchmark, full_budget=setup.full_budget, curve_budgets=(setup.small_budget,),
                                seed=seed)
     start = time.perf_counter()
-    result = cotune.optimize(
-        landscape, landscape.space, total_budget=setup.total_full_runs * setup.full_budget,
-        full_budget=setup.full_budget, small_budget=setup.small_budget, method=method, seed=seed,
-        n_init=setup.n_init, n_confirm=setup.n_confirm,
-    )
+    result = cotune.optimize(landscape, landscape.space, method=method, seed=seed, **setup.settings())
     wall = time.perf_counter() - start
     trace = [(spent, landscape.regret(best.config) if best is not None else float("inf"))
              for spent, best in incumbents(result.trials, setup.full_budget)]
