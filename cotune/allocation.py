@@ -25,6 +25,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+#: The predictor needs at least this many (short score, full score) pairs to be fitted.
+MIN_PAIRS = 3
 
 #: Share of the full-run budgets left after the predictor's full runs that the default spends on
 #: confirmations (``n_confirm=None``); the other half buys short runs.
@@ -91,14 +93,14 @@ DEFAULT_FULL_SHARE = 0.6
 
 
 def share_n_init(share: float, *, total: float, full: float, small: float, n_confirm: int | None) -> int:
-    """Full runs spending ``share`` of ``total`` (at least three, so the predictor can be fitted,
-    and at most what still leaves one BO iteration)."""
+    """Full runs spending ``share`` of ``total`` (at least `MIN_PAIRS`, so the predictor can be
+    fitted, and at most what still leaves one BO iteration)."""
     top = max_full_runs(total=total, full=full, small=small, n_confirm=n_confirm)
-    return min(max(3, round(share * total / full)), top)
+    return min(max(MIN_PAIRS, round(share * total / full)), top)
 
 
 def pilot_size(dim: int, *, total: float, full: float, small: float, n_confirm: int | None) -> int:
     """Full runs made before the learning curve is trusted: one per dimension plus one (a usual
-    GP initial design), at most half of what the budget allows, at least three."""
+    GP initial design), at most half of what the budget allows, at least `MIN_PAIRS`."""
     top = max_full_runs(total=total, full=full, small=small, n_confirm=n_confirm)
-    return max(1, min(max(3, min(dim + 1, top // 2)), top))
+    return max(1, min(max(MIN_PAIRS, min(dim + 1, top // 2)), top))

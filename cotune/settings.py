@@ -73,6 +73,11 @@ class StudySettings:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise SettingsError(f"seed must be an int, got {self.seed!r}")
 
+    @property
+    def n_init_count(self) -> int | None:
+        """The number of initial full runs the user fixed, or None when the method chooses (None or 'auto')."""
+        return self.n_init if isinstance(self.n_init, int) else None
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form stored with the study."""
         return dataclasses.asdict(self)

@@ -43,7 +43,7 @@ class BOMethod(Method):
     def design(self) -> list[Config]:
         """The baseline then Sobol points of the searched block (the rest at the baseline's values)."""
         s = self.settings
-        n_init = s.n_init if isinstance(s.n_init, int) else default_n_init(self.searched, s)
+        n_init = s.n_init_count or default_n_init(self.searched, s)
         design = initial_design(self.searched, n_init, s.seed)
         if self.block is None:
             return design

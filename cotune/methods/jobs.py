@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from cotune.allocation import (
-    DEFAULT_FULL_SHARE, choose_n_init, iterations, n_confirms, pilot_size, share_n_init,
+    DEFAULT_FULL_SHARE, MIN_PAIRS, choose_n_init, iterations, n_confirms, pilot_size, share_n_init,
 )
 from cotune.methods.base import History, Method, TrialRequest, step_seed
 from cotune.settings import StudySettings
@@ -21,9 +21,6 @@ from cotune.surrogate.proposer import Proposer
 from cotune.trial import Role, Trial
 
 logger = logging.getLogger(__name__)
-
-#: The predictor needs at least this many (short score, full score) pairs to be fitted.
-MIN_PAIRS = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +99,7 @@ class JobsMethod(Method):
         """F's full-score mean and noise variance (ensemble spread plus cross-validated error)."""
         predictor = self.predictor(pairs)
         if predictor is None:
-            raise RuntimeError("the predictor needs at least 3 full runs with a short-run score")
+            raise RuntimeError(f"the predictor needs at least {MIN_PAIRS} full runs with a short-run score")
         mean, var = predictor.predict(self.space.encode_many(configs), small)
         return mean, var + predictor.cv_rmse**2
 
@@ -110,8 +107,8 @@ class JobsMethod(Method):
     def n_init(self, history: History, pairs: list[Pair]) -> int:
         """How many full runs teach the predictor: given, a share of the budget, or chosen by the regret bound."""
         s = self.settings
-        if isinstance(s.n_init, int):
-            return s.n_init
+        if s.n_init_count is not None:
+            return s.n_init_count
         budgets = dict(total=s.total_budget, full=s.full_budget, small=s.small_budget, n_confirm=s.n_confirm)
         if s.n_init is None:
             return share_n_init(DEFAULT_FULL_SHARE, **budgets)

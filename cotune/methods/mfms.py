@@ -69,7 +69,7 @@ class MFMSMethod(Method):
         n_confirm = DEFAULT_N_CONFIRM if s.n_confirm is None else s.n_confirm
         reserve = max(0, n_confirm - len(confirms)) * s.full_budget
         if history.remaining - reserve >= s.small_budget:
-            n_init = s.n_init if isinstance(s.n_init, int) else self.space.dim + 1
+            n_init = s.n_init_count or self.space.dim + 1
             used = history.used_keys(s.small_budget)
             for config in initial_design(self.space, n_init, s.seed):
                 if config.key() not in used:
