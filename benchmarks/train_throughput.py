@@ -1,9 +1,12 @@
 """Training throughput: cotune's loop against a plain transformers + peft loop.
 
 Both train the same LoRA (q/k/v/o, rank 8) on the same model, batch and sequence length, from
-a fresh load each, and report seconds per step and tokens per second over all steps. By default: the packaged SmolLM2-135M-Instruct, batch 8 x 128 tokens of Python docs.
+a fresh load each, and report seconds per step and tokens per second over all steps. By default: the packaged
+SmolLM2-135M-Instruct, batch 8 x 128 tokens of Python docs. The two loops take turns over several rounds (the first
+round runs cotune's first, the next the plain loop first), and the figures compared are each loop's median round: on
+a shared CPU a single timing moves by 10% from run to run, and the first training in a process pays warm-up costs.
 
-    python benchmarks/train_throughput.py --steps 5
+    python benchmarks/train_throughput.py --steps 5 --rounds 3
     python benchmarks/train_throughput.py --model /path/to/model --dtype bfloat16 --device cuda
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import statistics
 import time
 
 import torch
@@ -67,7 +71,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--length", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=5, help="optimiser steps a round, per loop")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; each loop's median round is compared")
     args = parser.parse_args()
 
     if args.model:
@@ -82,9 +87,18 @@ def main() -> None:
     tokens_per_step = args.batch * args.length
     print(f"batch {args.batch} x {args.length} = {tokens_per_step:,} tokens per step, {args.steps} steps, "
           f"dtype {args.dtype}, device {args.device}, {torch.get_num_threads()} threads")
-    for name, timer in (("cotune loop", time_cotune), ("plain transformers+peft", time_plain)):
-        per_step = timer(model_config, base, batches, args.steps)
-        print(f"{name:>24}: {per_step:6.2f} s/step, {tokens_per_step / per_step:8.0f} tokens/s")
+    timers = {"cotune loop": time_cotune, "plain transformers+peft": time_plain}
+    per_step: dict[str, list[float]] = {name: [] for name in timers}
+    for round_ in range(args.rounds):
+        names = list(timers) if round_ % 2 == 0 else list(reversed(timers))
+        for name in names:
+            per_step[name].append(timers[name](model_config, base, batches, args.steps))
+            print(f"round {round_ + 1} {name:>24}: {per_step[name][-1]:6.2f} s/step")
+    median = {name: statistics.median(times) for name, times in per_step.items()}
+    for name, seconds in median.items():
+        print(f"{name:>24}: {seconds:6.2f} s/step, {tokens_per_step / seconds:8.0f} tokens/s (median of {args.rounds})")
+    ratio = median["plain transformers+peft"] / median["cotune loop"]
+    print(f"cotune's throughput is {ratio:.1%} of the plain loop's")
 
 
 if __name__ == "__main__":
