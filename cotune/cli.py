@@ -274,7 +274,7 @@ def _print_scores(console, study) -> None:
     if baseline is not None:
         line += f", baseline (default configuration) {baseline.score:.4f}, gain {best.score - baseline.score:+.4f}"
     console.print(line)
-    if baseline is not None and best.number == baseline.number:
+    if baseline is not None and best.score <= baseline.score:
         console.print("no configuration tried beat the baseline: keep the default, or give the study more budget")
 
 
