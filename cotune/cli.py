@@ -130,7 +130,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     from cotune.demo import add_settings_arguments
 
     p = sub.add_parser(
-        "demo", help="JoBS on real LoRA fine-tuning of the packaged SmolLM2-135M (CPU, about 8 minutes on 2 cores)",
+        "demo", help="JoBS on real LoRA fine-tuning of the packaged SmolLM2-135M (CPU, about 7 minutes on 2 cores)",
         description="Optimise the data mixture and LoRA configuration of SmolLM2-135M-Instruct on packaged "
                     "trivia, country and Python-documentation data, scored on held-out trivia questions. "
                     "Re-running resumes the stored study.",

@@ -2,7 +2,7 @@
 
 Six training domains built from installed packages (trivia categories, country facts, Python's
 documentation), scored on held-out 4-way trivia questions. The settings below finish in about
-8 minutes on a 2-core CPU: four full runs teach the predictor, ten short runs search, two full
+7 minutes on a 2-core CPU: four full runs teach the predictor, ten short runs search, two full
 runs confirm.
 """
 
