@@ -141,8 +141,14 @@ class Study:
     # ------------------------------------------------------------------ views
     @property
     def trials(self) -> list[Trial]:
-        """Every trial, by number."""
-        return self.storage.get_trials(self._study_id)
+        """Every trial, by number.
+
+        Curve points with a non-finite score or budget are left out: `tell` drops them, but a
+        study saved before it did may still hold some, and they would stop every method's `ask`.
+        """
+        trials = self.storage.get_trials(self._study_id)
+        return [t if not _finite_curve(t.curve)[1] else dataclasses.replace(t, curve=_finite_curve(t.curve)[0])
+                for t in trials]
 
     def history(self) -> History:
         """Read-only view of the trials for methods."""
@@ -227,8 +233,13 @@ class Study:
         else:
             result = value
             score = float(result.score)
+            curve, dropped = _finite_curve(result.curve or {})
+            if dropped:
+                logger.warning("trial %d: dropped curve points at budgets %s (a non-finite score, or a budget "
+                               "that is not a finite positive number); kept %d point(s)", number,
+                               ", ".join(f"{b:g}" for b in dropped), len(curve))
             fields.update(cost=current.budget if result.cost is None else float(result.cost),
-                          curve=dict(result.curve or {}), info={**current.info, **(result.info or {})})
+                          curve=curve, info={**current.info, **(result.info or {})})
             if not math.isfinite(score):
                 fields.update(state=TrialState.FAIL, score=None,
                               error=f"the objective returned a non-finite score ({score!r})")
@@ -301,6 +312,22 @@ def _as_score(value: Any) -> float:
         raise CotuneError(
             f"the objective must return a number or cotune.Result, got {type(value).__name__}: {value!r}"
         ) from None
+
+
+def _finite_curve(curve: Any) -> tuple[dict[float, float], list[float]]:
+    """The points of ``curve`` with a finite positive budget and a finite score, and the budgets dropped.
+
+    A NaN or inf point would reach the predictor's training pairs and make every later `ask` raise.
+    """
+    kept: dict[float, float] = {}
+    dropped: list[float] = []
+    for budget, score in curve.items():
+        b, s = float(budget), float(score)
+        if math.isfinite(b) and b > 0 and math.isfinite(s):
+            kept[b] = s
+        else:
+            dropped.append(b)
+    return kept, dropped
 
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
