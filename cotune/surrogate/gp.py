@@ -8,6 +8,7 @@ Theorem 4.1); a homoscedastic noise term is learned on top for the measurement n
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import warnings
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 from botorch.exceptions import InputDataWarning
+from botorch.exceptions.errors import BotorchError, ModelFittingError
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from gpytorch.constraints import GreaterThan
@@ -25,9 +27,15 @@ from gpytorch.priors import LogNormalPrior
 
 from cotune.exceptions import CotuneError
 
+logger = logging.getLogger(__name__)
+
 DTYPE = torch.float64
 #: Smallest per-point noise variance in standardised units (keeps the Cholesky stable).
 MIN_NOISE = 1e-6
+#: What a marginal-likelihood fit raises when it fails numerically: BoTorch's "all attempts failed",
+#: linear_operator's NotPSDError/NanError and torch's LinAlgError (RuntimeErrors), scipy's ValueErrors
+#: on NaN or inf, floating-point errors.
+_FIT_FAILURES = (ModelFittingError, BotorchError, RuntimeError, ValueError, ArithmeticError)
 
 
 class DeepKernel(Kernel):
@@ -147,9 +155,13 @@ def build_gp(
             # From a warm start one attempt is enough: no random restarts when L-BFGS merely warns.
             attempts = 5 if warm_start is None else 1
             fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": 200}}, max_attempts=attempts)
-        except Exception:  # noqa: BLE001 - fall back to the starting hyperparameters, never stop the study
+        except _FIT_FAILURES as err:
+            # A numerical failure (no attempt converged, a Cholesky or NaN error) must not stop the
+            # study when a previous fit's hyperparameters are at hand; anything else is a bug and raises.
             if warm_start is None:
                 raise
+            logger.warning("GP fit on %d points failed (%s: %s); keeping the previous hyperparameters",
+                           X_t.shape[0], type(err).__name__, err)
             model.load_state_dict(warm_start, strict=False)
     model.eval()
     return FittedGP(model=model, y_mean=y_mean, y_std=y_std, kernel=kernel)
