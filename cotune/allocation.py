@@ -1,4 +1,12 @@
-"""Splitting the total budget between learning the predictor (full runs) and searching (short runs).
+"""Splitting the total budget between full runs and short runs: every method's budget policy.
+
+JoBS's default (`JobsMethod`) is decided here from evidence (`cotune.evidence`): it starts as
+full-run BO (the baseline, a Sobol design of `design_size`, then BO proposals), every full run
+reporting its curve; once short runs prove they predict the full score well beyond what the
+configuration alone says (`short_runs_pay`), it switches to the short-run search, with
+confirmation runs spread over it (`confirm_count`); if its predictions of the confirmations show
+the short run stopped paying where the search went (`short_runs_stop`), the rest of the budget
+goes back to full runs. Where the evidence never comes, it stays full-run BO to the end.
 
 With ``n`` full runs the study can afford ``T(n) = (C - (n + k) B) / b`` BO iterations. The JoBS
 regret bound (Theorem 4.1, with IGP-UCB) gives an average regret of order
@@ -22,8 +30,15 @@ region the search found, so they both measure the answer and teach ``F`` where i
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from cotune.evidence import ShortRunEvidence
 
 #: The predictor needs at least this many (short score, full score) pairs to be fitted.
 MIN_PAIRS = 3
@@ -31,6 +46,37 @@ MIN_PAIRS = 3
 #: Share of the full-run budgets left after the predictor's full runs that the default spends on
 #: confirmations (``n_confirm=None``); the other half buys short runs.
 DEFAULT_CONFIRM_SHARE = 0.5
+
+
+#: Confirmation runs of `mfms` when ``n_confirm`` is not given.
+DEFAULT_MFMS_CONFIRM = 3
+
+#: Short runs pay when F removes at least this share of the squared error of a model of the
+#: full score from the configuration alone, by cross-validation on the full runs
+#: (`cotune.evidence.ShortRunEvidence.explained`).
+SHORT_RUNS_PAY = 0.9
+
+#: The search goes back to full runs when, on the confirmations it predicted beforehand, F
+#: removes less than this share of that squared error (`explained_where_searched`).
+SHORT_RUNS_STOP = 0.5
+
+
+def short_runs_pay(evidence: ShortRunEvidence) -> bool:
+    """Whether the evidence says the budget should go to short runs read through F."""
+    return evidence.explained >= SHORT_RUNS_PAY
+
+
+def short_runs_stop(evidence: ShortRunEvidence) -> bool:
+    """Whether F's predictions of the confirmations say the short-run search stopped paying."""
+    where = evidence.explained_where_searched
+    return where is not None and where < SHORT_RUNS_STOP
+
+
+def design_size(dim: int, *, total: float, full: float) -> int:
+    """Sobol design (with the baseline) of full-run BO: a third of the affordable full runs, at
+    most ``d + 1``, at least 4 where they fit."""
+    affordable = int(total // full)
+    return max(1, min(dim + 1, max(4, affordable // 3), affordable))
 
 
 def confirm_count(n_full: int, *, total: float, full: float, small: float) -> int:
@@ -104,3 +150,60 @@ def pilot_size(dim: int, *, total: float, full: float, small: float, n_confirm: 
     GP initial design), at most half of what the budget allows, at least `MIN_PAIRS`."""
     top = max_full_runs(total=total, full=full, small=small, n_confirm=n_confirm)
     return max(1, min(max(MIN_PAIRS, min(dim + 1, top // 2)), top))
+
+
+@dataclasses.dataclass(frozen=True)
+class ErrorCurve:
+    """``err(n) = a * n**(-c) + e_inf``: a predictor's error after ``n`` training observations."""
+
+    a: float
+    c: float
+    e_inf: float
+
+    def __call__(self, n: float) -> float:
+        return self.a * float(n) ** -self.c + self.e_inf
+
+
+def fit_error_curve(sizes: Sequence[float], errors: Sequence[float]) -> ErrorCurve:
+    """Fit ``err(n) = a * n**(-c) + e_inf`` (``a, e_inf >= 0``, ``0 <= c <= 2``) to a learning curve.
+
+    Used to extrapolate the predictor's error to more full runs when choosing how many to spend.
+    Residuals are relative (log errors), so small errors at large ``n`` count as much as large
+    ones at small ``n``. With fewer than three points the three parameters are not identified:
+    then ``e_inf = 0`` and, with one point, ``c = 0.5`` (the Monte Carlo rate) are assumed.
+
+    Args:
+        sizes: ``L`` positive training-set sizes.
+        errors: ``L`` non-negative errors at those sizes.
+    """
+    n = np.asarray(sizes, dtype=np.float64).reshape(-1)
+    e = np.asarray(errors, dtype=np.float64).reshape(-1)
+    if n.shape != e.shape or n.size == 0 or np.any(n <= 0) or not np.all(np.isfinite(n)) \
+            or not np.all(np.isfinite(e)) or np.any(e < 0):
+        raise ValueError(
+            f"need as many positive sizes as finite errors >= 0, got sizes {n.tolist()}, errors {e.tolist()}"
+        )
+    if np.all(e == 0):
+        return ErrorCurve(0.0, 0.5, 0.0)
+    tiny = 1e-6 * float(e.max())
+    log_e = np.log(np.maximum(e, tiny))
+    if np.unique(n).size == 1:
+        return ErrorCurve(float(np.exp(log_e.mean())) * float(n[0]) ** 0.5, 0.5, 0.0)
+    if n.size < 3:
+        c = float(np.clip(-np.polyfit(np.log(n), log_e, 1)[0], 0.0, 2.0))
+        return ErrorCurve(float(np.exp(np.mean(log_e + c * np.log(n)))), c, 0.0)
+    from scipy.optimize import least_squares
+
+    def residuals(q: np.ndarray) -> np.ndarray:
+        return np.log(np.maximum(q[0] * n ** -q[1] + q[2], tiny)) - log_e
+
+    best = None
+    for c0 in (0.25, 0.5, 1.0, 1.5):
+        for floor in (0.0, 0.5):
+            e_inf0 = floor * float(e.min())
+            a0 = max(float(np.mean((e - e_inf0) * n**c0)), tiny)
+            fit = least_squares(residuals, [a0, c0, e_inf0], bounds=([0.0, 0.0, 0.0], [np.inf, 2.0, np.inf]))
+            if best is None or fit.cost < best.cost:
+                best = fit
+    a, c, e_inf = (float(v) for v in best.x)
+    return ErrorCurve(a, c, e_inf)

@@ -32,6 +32,8 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", type=_csv, default=["jobs", "random", "bo"], help="comma-separated method names")
     p.add_argument("--benchmarks", type=_csv, default=["lora-mix"], help="comma-separated benchmark names")
     p.add_argument("--seeds", type=int, default=5, help="number of seeds per method and benchmark")
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="seeds run from this one on (default 0): keep the seeds a default was chosen on apart")
     p.add_argument("--budget", type=float, default=20.0, help="total budget, in full runs")
     p.add_argument("--full-budget", type=float, default=100.0, help="budget of one full run, B")
     p.add_argument("--small-budget", type=float, default=10.0, help="budget of one short run, b")
@@ -50,7 +52,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 def _bench(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from cotune.bench.harness import BenchSetup, run_all, summarise, write_runs
+    from cotune.bench.harness import BenchSetup, run_all, short_run_correlations, summarise, write_runs
     from cotune.bench.landscapes import LANDSCAPES
     from cotune.bench.tables import budget_table, markdown, score_table
     from cotune.exceptions import SettingsError
@@ -64,7 +66,8 @@ def _bench(args: argparse.Namespace) -> int:
     for name in args.benchmarks:
         if name not in LANDSCAPES:
             raise SystemExit(f"cotune bench: unknown benchmark {name!r}; choose from {', '.join(LANDSCAPES)}")
-    for name, value, low in (("--seeds", args.seeds, 1), ("--processes", args.processes, 1)):
+    for name, value, low in (("--seeds", args.seeds, 1), ("--processes", args.processes, 1),
+                             ("--first-seed", args.first_seed, 0)):
         if value < low:
             raise SystemExit(f"cotune bench: {name} must be at least {low}, got {value}")
     if not (args.budget > 0 and 0 < args.target < 1):
@@ -82,8 +85,13 @@ def _bench(args: argparse.Namespace) -> int:
     given = "".join(f", {name} {value}" for name, value in (("n_init", setup.n_init), ("n_confirm", setup.n_confirm))
                     if value is not None)
     total = len(args.methods) * len(args.benchmarks) * args.seeds
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     console.print(f"{total} runs: total budget {setup.total_budget:g} "
-                  f"(B={setup.full_budget:g}, b={setup.small_budget:g}{given}), {args.processes} process(es)")
+                  f"(B={setup.full_budget:g}, b={setup.small_budget:g}{given}), seeds {seeds[0]}-{seeds[-1]}, "
+                  f"{args.processes} process(es)")
+    correlations = short_run_correlations(args.benchmarks, setup)
+    signal = "".join(f"- `{name}`: {value:.2f}\n" for name, value in correlations.items())
+    console.print(f"rank correlation of short (b) and full (B) scores:\n{signal}", end="")
     done = []
 
     def report(record):
@@ -91,7 +99,7 @@ def _bench(args: argparse.Namespace) -> int:
         console.print(f"[{len(done)}/{total}] {record.benchmark} {record.method} seed {record.seed}: "
                       f"regret {record.final_regret:.4f}, {record.n_trials} trials, {record.wall_seconds:.0f}s")
 
-    records = run_all(args.methods, args.benchmarks, list(range(args.seeds)), setup,
+    records = run_all(args.methods, args.benchmarks, seeds, setup,
                       processes=args.processes, on_done=report)
     write_runs(records, out / "runs.json")
     summaries = summarise(records)
@@ -101,7 +109,9 @@ def _bench(args: argparse.Namespace) -> int:
     console.print(_rich_table(budgets, f"median over {args.seeds} seeds"))
     (out / "summary.md").write_text(
         f"# cotune bench\n\n{total} runs, total budget {setup.total_full_runs:g} full runs "
-        f"(B={setup.full_budget:g}, b={setup.small_budget:g}{given})\n\n"
+        f"(B={setup.full_budget:g}, b={setup.small_budget:g}{given}), seeds {seeds[0]}-{seeds[-1]}\n\n"
+        f"Rank correlation (Spearman) of the noise-free short (b) and full (B) scores over random "
+        f"configurations (recorded runs for a replay):\n\n{signal}\n"
         f"## Best measured full-budget score (mean ± std over {args.seeds} seeds)\n\n{markdown(scores)}\n"
         f"## Budget to get within {args.target:.3g} of the optimum (median over seeds)\n\n{markdown(budgets)}"
     )
@@ -245,7 +255,16 @@ def _status(args: argparse.Namespace) -> int:
     console.print(f"budget spent {study.spent:g} of {s.total_budget:g} {s.budget_unit} "
                   f"(full runs {s.full_budget:g}, short runs {s.small_budget:g})")
     _print_scores(console, study)
+    _print_evidence(console, study)
     return 0
+
+
+def _print_evidence(console, study) -> None:
+    """What the study found short runs worth, and what it did about it (jobs)."""
+    from cotune.evidence import describe_attributes
+
+    for line in describe_attributes(study.attributes):
+        console.print(line, markup=False)
 
 
 def _best(args: argparse.Namespace) -> int:

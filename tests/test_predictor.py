@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cotune.exceptions import CotuneError
-from cotune.predictor import ErrorCurve, NotFittedError, Predictor, PredictorInputError, fit_error_curve
+from cotune.allocation import ErrorCurve, fit_error_curve
+from cotune.predictor import NotFittedError, Predictor, PredictorInputError
 
 
 def landscape(n: int, seed: int, d: int = 6, noise: float = 0.003) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -88,6 +88,16 @@ def run_one(method: str, benchmark: str, seed: int, setup: BenchSetup = BenchSet
     )
 
 
+def short_run_correlations(benchmarks: Sequence[str], setup: BenchSetup = BenchSetup()) -> dict[str, float]:
+    """Per benchmark, the rank correlation of short-run (``b``) and full-run (``B``) scores: how
+    far a short run can be trusted to rank configurations there."""
+    out = {}
+    for name in benchmarks:
+        landscape = make_landscape(name, full_budget=setup.full_budget, curve_budgets=(setup.small_budget,))
+        out[name] = landscape.short_run_correlation(setup.small_budget)
+    return out
+
+
 def _init_worker() -> None:
     import torch
 

@@ -104,11 +104,16 @@ class LoraMixtureLandscape:
 
     def true_score(self, config: Config, budget: float | None = None) -> float:
         """Noise-free score of ``config`` after ``budget`` (default: the full budget)."""
-        budget = self.full_budget if budget is None else budget
+        full = self.full_score(config)
+        if budget is None or budget >= self.full_budget:
+            return full
+        return full - self.learning_gap(config) * (1.0 - (budget / self.full_budget) ** 0.5)
+
+    def full_score(self, config: Config) -> float:
+        """Noise-free score of ``config`` at the full budget."""
         w = np.array([config.mixture[d] for d in self.domains])
         mixture_penalty = 1.0 * float(np.sum((w - self.ideal_mixture(config)) ** 2))
-        full = self.optimum - mixture_penalty - self.model_penalty(config)
-        return full - self.learning_gap(config) * (1.0 - min(1.0, budget / self.full_budget) ** 0.5)
+        return self.optimum - mixture_penalty - self.model_penalty(config)
 
     def learning_gap(self, config: Config) -> float:
         """How much the score still rises between a tiny budget and the full one.
@@ -120,6 +125,11 @@ class LoraMixtureLandscape:
         w = np.array([config.mixture[d] for d in self.domains])
         hardness = np.linspace(0.0, 1.0, len(self.domains))
         return 0.01 + 0.25 * (0.6 * f["rank"] + 0.4 * f["layers"]) * (1.0 - f["dropout"]) + 0.12 * float(w @ hardness)
+
+    def short_run_correlation(self, small_budget: float, *, n: int = 512) -> float:
+        """Spearman rank correlation of the noise-free scores at ``small_budget`` and at the full
+        budget over ``n`` random configurations: how well a short run ranks configurations."""
+        return rank_correlation(self, small_budget, n=n)
 
     def optimal_config(self) -> Config:
         """A configuration attaining `optimum` (model settings at their best, ideal mixture)."""
@@ -135,7 +145,7 @@ class LoraMixtureLandscape:
 
     def regret(self, config: Config) -> float:
         """Optimum minus the noise-free full-budget score of ``config``."""
-        return self.optimum - self.true_score(config)
+        return self.optimum - self.full_score(config)
 
     def _noise(self, config: Config, budget: float) -> float:
         digest = hashlib.sha256(f"{self.seed}|{budget!r}|{config.key()}".encode()).digest()
@@ -149,6 +159,101 @@ class LoraMixtureLandscape:
         return Result(score=score, cost=budget, curve=curve)
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LateLearnerLandscape(LoraMixtureLandscape):
+    """`LoraMixtureLandscape` whose learning curves cross by a chosen amount, so that a short run
+    ranks configurations only as well as ``correlation`` says.
+
+    The score at the short budget ``B / 10`` is a blend ``(1 - lam) * base + lam * late`` of the
+    base landscape's short score and a smooth random function of the encoded configuration
+    (random Fourier features drawn with ``family``, scaled to the base short scores' mean and
+    spread), independent of the full-budget score: configurations it rates low look poor early
+    and catch up by the full budget, others look good early and stall. ``lam`` is set so that the
+    Spearman correlation of the noise-free short and full scores over random configurations is
+    ``correlation``; other budgets follow the same square-root curve through both points. The
+    full-budget landscape, its optimum and the regret are the base landscape's.
+
+    Args:
+        correlation: Target rank correlation of short (``B / 10``) and full scores, in ``[0, 1)``.
+        family: Seed of the random function (another family is another landscape).
+        lengthscale: Its lengthscale in encoded units (shorter: harder for a predictor to learn).
+    """
+
+    correlation: float = 0.5
+    family: int = 0
+    lengthscale: float = 0.35
+
+    #: The short budget, a fraction of the full one, at which ``correlation`` holds.
+    calibration_fraction = 0.1
+    _n_features = 32
+
+    def _sample(self, seed: int, n: int) -> list[Config]:
+        from cotune.space.design import random_configs
+
+        return random_configs(self.space, n, np.random.default_rng([self.family, seed]))
+
+    @functools.cached_property
+    def _fourier(self) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng([self.family, len(self.domains), 7])
+        omega = rng.normal(0.0, 1.0 / self.lengthscale, size=(self._n_features, self.space.dim))
+        return omega, rng.uniform(0.0, 2 * np.pi, size=self._n_features)
+
+    def _raw_late(self, configs: list[Config]) -> np.ndarray:
+        omega, phase = self._fourier
+        return np.cos(self.space.encode_many(configs) @ omega.T + phase).mean(axis=1)
+
+    def _base_short(self, config: Config) -> float:
+        shrink = 1.0 - self.calibration_fraction**0.5
+        return self.full_score(config) - LoraMixtureLandscape.learning_gap(self, config) * shrink
+
+    @functools.cached_property
+    def _calibration(self) -> tuple[float, float, float, float, float]:
+        """``lam`` and the affine maps of the random function and of the base short score."""
+        if not 0.0 <= self.correlation < 1.0:
+            raise ValueError(f"correlation must be in [0, 1), got {self.correlation}")
+        from scipy.stats import spearmanr
+
+        configs = self._sample(11, 1024)
+        raw = self._raw_late(configs)
+        base = np.array([self._base_short(c) for c in configs])
+        full = np.array([self.full_score(c) for c in configs])
+        late = base.mean() + base.std() * (raw - raw.mean()) / raw.std()
+
+        def corr(lam: float) -> float:
+            return float(spearmanr((1 - lam) * base + lam * late, full).statistic)
+
+        low, high = 0.0, 1.0
+        for _ in range(40):
+            mid = 0.5 * (low + high)
+            low, high = (mid, high) if corr(mid) > self.correlation else (low, mid)
+        return 0.5 * (low + high), float(raw.mean()), float(raw.std()), float(base.mean()), float(base.std())
+
+    @property
+    def blend(self) -> float:
+        """``lam``: the random function's weight in the short score."""
+        return self._calibration[0]
+
+    def learning_gap(self, config: Config) -> float:
+        """Full minus short score (at ``B / 10``) over the square-root curve's drop to that budget."""
+        lam, raw_mean, raw_std, base_mean, base_std = self._calibration
+        late = base_mean + base_std * (float(self._raw_late([config])[0]) - raw_mean) / raw_std
+        short = (1 - lam) * self._base_short(config) + lam * late
+        return (self.full_score(config) - short) / (1.0 - self.calibration_fraction**0.5)
+
+
+def rank_correlation(landscape: Any, small_budget: float, *, n: int = 512, seed: int = 0) -> float:
+    """Spearman correlation of noise-free scores at ``small_budget`` and at the full budget over
+    ``n`` random configurations of a synthetic landscape."""
+    from scipy.stats import spearmanr
+
+    from cotune.space.design import random_configs
+
+    configs = random_configs(landscape.space, n, np.random.default_rng(seed))
+    short = [landscape.true_score(c, small_budget) for c in configs]
+    full = [landscape.true_score(c) for c in configs]
+    return float(spearmanr(short, full).statistic)
+
+
 class Landscape(Protocol):
     """What the harness needs of a benchmark: an objective over a space with a known optimum."""
 
@@ -156,6 +261,8 @@ class Landscape(Protocol):
     optimum: float
 
     def regret(self, config: Config) -> float: ...
+
+    def short_run_correlation(self, small_budget: float) -> float: ...
 
     def __call__(self, config: Config, budget: float) -> Result: ...
 
@@ -169,10 +276,22 @@ def _recorded(name: str) -> Callable[..., Landscape]:
     return make
 
 
-#: Benchmarks by name: synthetic landscapes, then replays of recorded real runs.
+def _late(domains: int, correlation: float, family: int) -> Callable[..., Landscape]:
+    names = tuple(f"domain{i}" for i in range(domains))
+    return lambda **kw: LateLearnerLandscape(domains=names, correlation=correlation, family=family, **kw)
+
+
+#: Rank correlations of short and full scores of the late-learner benchmarks.
+LATE_CORRELATIONS = (0.9, 0.6, 0.3, 0.0)
+
+#: Benchmarks by name: synthetic landscapes, then replays of recorded real runs. ``late-C`` (4
+#: domains, family 0) is the set defaults are chosen on; ``late8-C`` (8 domains, family 1) is
+#: the set they are reported on.
 LANDSCAPES: dict[str, Callable[..., Landscape]] = {
     "lora-mix": lambda **kw: LoraMixtureLandscape(**kw),
     "lora-mix-10": lambda **kw: LoraMixtureLandscape(domains=tuple(f"domain{i}" for i in range(10)), **kw),
+    **{f"late-{c:.1f}": _late(4, c, 0) for c in LATE_CORRELATIONS},
+    **{f"late8-{c:.1f}": _late(8, c, 1) for c in LATE_CORRELATIONS},
     "smollm2-trivia": _recorded("smollm2-trivia"),
 }
 
@@ -184,4 +303,4 @@ def make_landscape(name: str, **kwargs: Any) -> Landscape:
     return LANDSCAPES[name](**kwargs)
 
 
-__all__ = ["LANDSCAPES", "Landscape", "LoraMixtureLandscape", "make_landscape"]
+__all__ = ["LANDSCAPES", "Landscape", "LateLearnerLandscape", "LoraMixtureLandscape", "make_landscape", "rank_correlation"]

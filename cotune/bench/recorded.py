@@ -92,6 +92,16 @@ class RecordedLandscape:
         """Best recorded full-budget score minus the replayed full-budget score of ``config``."""
         return self.optimum - self.true_score(config)
 
+    def short_run_correlation(self, small_budget: float) -> float:
+        """Spearman rank correlation of the recorded runs' scores at ``small_budget`` and at the
+        full budget: how well a short run ranks them."""
+        from scipy.stats import spearmanr
+
+        n = len(self._runs[2])
+        short = [self.score_at(i, small_budget) for i in range(n)]
+        full = [self.score_at(i, self.full_budget) for i in range(n)]
+        return float(spearmanr(short, full).statistic)
+
     def __call__(self, config: Config, budget: float) -> Result:
         """The objective: the nearest recorded run's score at ``budget``, with curve points."""
         index = self.nearest(config)

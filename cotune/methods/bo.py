@@ -6,6 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from cotune.allocation import design_size
 from cotune.methods.base import History, Method, TrialRequest, step_seed
 from cotune.settings import StudySettings
 from cotune.space.blocks import Block, block_space, join
@@ -14,12 +15,6 @@ from cotune.space.search_space import Config, SearchSpace
 from cotune.surrogate.acquisition import AcquisitionOptions
 from cotune.surrogate.proposer import Proposer
 from cotune.trial import Role
-
-
-def default_n_init(space: SearchSpace, settings: StudySettings) -> int:
-    """Initial design size for full-run BO: a third of the affordable full runs, at most ``d + 1``."""
-    affordable = int(settings.total_budget // settings.full_budget)
-    return max(1, min(space.dim + 1, max(4, affordable // 3), affordable))
 
 
 class BOMethod(Method):
@@ -43,7 +38,7 @@ class BOMethod(Method):
     def design(self) -> list[Config]:
         """The baseline then Sobol points of the searched block (the rest at the baseline's values)."""
         s = self.settings
-        n_init = s.n_init_count or default_n_init(self.searched, s)
+        n_init = s.n_init_count or design_size(self.searched.dim, total=s.total_budget, full=s.full_budget)
         design = initial_design(self.searched, n_init, s.seed)
         if self.block is None:
             return design

@@ -10,8 +10,10 @@ from typing import Any
 import numpy as np
 
 from cotune.allocation import (
-    DEFAULT_FULL_SHARE, MIN_PAIRS, choose_n_init, iterations, n_confirms, pilot_size, share_n_init,
+    DEFAULT_FULL_SHARE, MIN_PAIRS, choose_n_init, design_size, fit_error_curve, iterations, max_full_runs, n_confirms,
+    pilot_size, share_n_init, short_runs_pay, short_runs_stop,
 )
+from cotune.evidence import ShortRunEvidence, measure
 from cotune.methods.base import History, Method, TrialRequest, step_seed
 from cotune.settings import StudySettings
 from cotune.space.design import initial_design
@@ -34,23 +36,29 @@ class Pair:
 
 
 class JobsMethod(Method):
-    """JoBS (Joint Bayesian Optimization with Scaling laws).
+    """JoBS (Joint Bayesian Optimization with Scaling laws), which finds out whether its short runs pay.
 
-    1. Full runs of the baseline and a Sobol design; each yields a (short score, full score) pair
-       from its curve (or from one extra short run when the objective reports no curve).
-    2. An MLP-ensemble predictor F maps (configuration, short score) to the full score.
-    3. BO iterations train for the small budget only; F's prediction enters the GP with F's
-       error as per-point noise (the paper's Theorem 4.1); IGP-UCB or log-EI proposes.
-    4. Confirmation runs train, one at a time, the configuration with the best posterior mean
-       that was never fully trained; the answer is the best *measured* full run.
+    1. Full-run BO first: the baseline, a Sobol design (`cotune.allocation.design_size`), then
+       full runs proposed by the GP over measured full scores. Each full run yields a
+       (short score, full score) pair from its curve (or from one extra short run).
+    2. An MLP-ensemble predictor F maps (configuration, short score) to the full score. After
+       every full run the evidence (`cotune.evidence`) compares F with a GP on the configuration
+       alone; once short runs pay (`cotune.allocation.short_runs_pay`), and at least ``n_init``
+       full runs are made when it is given, the search switches to short runs.
+    3. Search: BO iterations train for the small budget only; F's prediction enters the GP with
+       the error F makes (the larger of its cross-validated error and its error on the
+       confirmations) as per-point noise (the paper's Theorem 4.1); IGP-UCB or log-EI proposes.
+    4. Confirmation runs train the configuration with the best lower confidence bound that was
+       never trained in full; each one tests F where the search went. When F does no better there
+       than the configuration alone (`cotune.allocation.short_runs_stop`), the rest of the budget
+       goes back to full-run BO. The answer is the best *measured* full run.
 
-    By default the full runs that teach F take 60% of the budget (``n_init=None``,
-    `cotune.allocation.DEFAULT_FULL_SHARE`), and the confirmations half of the rest
-    (``n_confirm=None``, `cotune.allocation.confirm_count`), spread evenly over the search so that
-    a measured answer comes early and F learns where the search goes; ``n_confirm=k`` makes the
-    last ``k`` full runs the confirmations instead. ``n_init="auto"`` picks the number minimising
-    the paper's regret bound, with the predictor's error extrapolated from its own cross-validated
-    learning curve (`cotune.allocation`); it spends less on F and did worse on the benchmarks.
+    Where the evidence never says short runs pay, before the full runs reach 60% of the budget
+    (`cotune.allocation.DEFAULT_FULL_SHARE`, or ``n_init`` when larger), the study is full-run BO
+    to the end. The confirmations take half of what the full runs before the search leave
+    (``n_confirm=None``, `cotune.allocation.confirm_count`), spread evenly over the search;
+    ``n_confirm=k`` makes the last ``k`` full runs the confirmations instead. ``n_init="auto"``
+    picks the number of full runs before the search by the paper's regret bound.
     """
 
     name = "jobs"
@@ -60,6 +68,7 @@ class JobsMethod(Method):
         self.proposer = Proposer(space, kernel=settings.kernel, options=AcquisitionOptions(kind=settings.acquisition))
         self._predictors: dict[tuple[int, ...], Any] = {}
         self._targets: dict[tuple[int, ...], int] = {}
+        self._evidence: dict[tuple[Any, ...], ShortRunEvidence] = {}
         self._attrs: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ data
@@ -95,29 +104,57 @@ class JobsMethod(Method):
         X = self.space.encode_many([p.config for p in pairs])
         return X, np.array([p.small for p in pairs]), np.array([p.full for p in pairs])
 
-    def predict(self, pairs: list[Pair], configs: list[Config], small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """F's full-score mean and noise variance (ensemble spread plus cross-validated error)."""
+    def predict(self, history: History, pairs: list[Pair], configs: list[Config],
+                small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """F's full-score mean and noise variance: the ensemble's spread plus the error F makes
+        (`cotune.evidence.ShortRunEvidence.noise_variance`)."""
         predictor = self.predictor(pairs)
-        if predictor is None:
+        evidence = self.evidence(history, pairs)
+        if predictor is None or evidence is None:
             raise RuntimeError(f"the predictor needs at least {MIN_PAIRS} full runs with a short-run score")
         mean, var = predictor.predict(self.space.encode_many(configs), small)
-        return mean, var + predictor.cv_rmse**2
+        return mean, var + evidence.noise_variance
+
+    def evidence(self, history: History, pairs: list[Pair]) -> ShortRunEvidence | None:
+        """What short runs are worth so far (`cotune.evidence`), or None before F can be fitted."""
+        predictor = self.predictor(pairs)
+        if predictor is None:
+            return None
+        s = self.settings
+        full = [t for t in history.complete(s.full_budget) if t.score is not None]
+        index = {t.config.key(): i for i, t in enumerate(full)}
+        checked = []
+        for t in history.complete(s.small_budget):
+            i = index.get(t.config.key())
+            if t.predicted is not None and i is not None and full[i].role is Role.CONFIRM and t.number < full[i].number:
+                checked.append((i, float(t.predicted)))
+        key = (tuple(t.number for t in full), tuple(p.trial for p in pairs), tuple(checked))
+        if key not in self._evidence:
+            X_pairs, _, full_pairs = self._arrays(pairs)
+            evidence = measure(X_pairs, full_pairs, predictor.cv_rmse, X_full=self.space.encode_many(
+                [t.config for t in full]), y_full=np.array([t.score for t in full]),
+                order=np.array([t.number for t in full]), checked=checked, kernel=s.kernel)
+            self._evidence = {key: evidence}
+            self._attrs["short_run_evidence"] = evidence.to_dict()
+        return self._evidence[key]
 
     # ------------------------------------------------------------------ budget split
     def n_init(self, history: History, pairs: list[Pair]) -> int:
-        """How many full runs teach the predictor: given, a share of the budget, or chosen by the regret bound."""
+        """Full runs made before the search may start: given, chosen by the regret bound
+        (``"auto"``), or by default the design of full-run BO."""
         s = self.settings
-        if s.n_init_count is not None:
-            return s.n_init_count
         budgets = dict(total=s.total_budget, full=s.full_budget, small=s.small_budget, n_confirm=s.n_confirm)
+        top = max_full_runs(**budgets)
+        if s.n_init_count is not None:
+            return min(s.n_init_count, top)
         if s.n_init is None:
-            return share_n_init(DEFAULT_FULL_SHARE, **budgets)
+            return min(design_size(self.space.dim, total=s.total_budget, full=s.full_budget), top)
         pilot = pilot_size(self.space.dim, **budgets)
         if len(pairs) < pilot:
             return pilot
         key = tuple(p.trial for p in pairs)
         if key not in self._targets:
-            from cotune.predictor import Predictor, fit_error_curve
+            from cotune.predictor import Predictor
 
             X, small, full = self._arrays(pairs)
             n = len(pairs)
@@ -134,47 +171,96 @@ class JobsMethod(Method):
             )
         return self._targets[key]
 
+    def last_switch(self, history: History, pairs: list[Pair]) -> int:
+        """The most full runs after which the search may still start: `n_init`, or 60% of the
+        budget (`cotune.allocation.DEFAULT_FULL_SHARE`) when more."""
+        s = self.settings
+        share = share_n_init(DEFAULT_FULL_SHARE, total=s.total_budget, full=s.full_budget, small=s.small_budget,
+                             n_confirm=s.n_confirm)
+        return max(self.n_init(history, pairs), share)
+
     def n_confirm(self, n_full: int) -> int:
-        """Confirmation runs after ``n_full`` initial full runs: given, or half of what is left."""
+        """Confirmation runs after ``n_full`` full runs before the search: given, or half of what is left."""
         s = self.settings
         return n_confirms(n_full, total=s.total_budget, full=s.full_budget, small=s.small_budget,
                           n_confirm=s.n_confirm)
 
+    # ------------------------------------------------------------------ phases
+    def search_start(self, history: History) -> int | None:
+        """Number of the search's first trial (a confirmation, or a short run of a configuration
+        with no full run before it), or None while the study is in its full-run phase."""
+        full_budget = self.settings.full_budget
+        first_full: dict[str, int] = {}
+        for t in history.trials:
+            if t.budget == full_budget:
+                first_full.setdefault(t.config.key(), t.number)
+        for t in history.trials:
+            if t.role is Role.CONFIRM or (t.role is Role.SHORT and first_full.get(t.config.key(), math.inf) > t.number):
+                return t.number
+        return None
+
     # ------------------------------------------------------------------ asking
     def ask(self, history: History) -> TrialRequest | None:
         s = self.settings
-        full_keys = {t.config.key() for t in history.trials if t.budget == s.full_budget}
-        bo_started = any(t.role is Role.SHORT and t.config.key() not in full_keys for t in history.trials)
         pairs = self.pairs(history)
-        if not bo_started:
-            request = self._ask_initial(history, pairs, full_keys)
-            if request is not None:
+        start = self.search_start(history)
+        if start is None:
+            request, search = self._ask_before_search(history, pairs)
+            if not search:
                 return request
-        # Every initial full run is requested: search, even while some still run (parallel workers
-        # need not wait); the predictor is refitted as their pairs arrive.
+        elif any(t.role is Role.FULL and t.number > start for t in history.trials):
+            return self._ask_full(history)  # the search stopped paying: full runs to the end
+        else:
+            evidence = self.evidence(history, pairs)
+            if evidence is not None and short_runs_stop(evidence):
+                self._attrs["decision"] = (f"back to full runs after {evidence.n_checked} confirmations: "
+                                           + evidence.describe())
+                return self._ask_full(history)
+        full_keys = {t.config.key() for t in history.trials if t.budget == s.full_budget}
         return self._ask_search(history, pairs, full_keys)
 
-    def _ask_initial(self, history: History, pairs: list[Pair], full_keys: set[str]) -> TrialRequest | None:
+    def _ask_before_search(self, history: History, pairs: list[Pair]) -> tuple[TrialRequest | None, bool]:
+        """The next full run (or a short run making a pair), or ``(None, True)`` to start the search."""
         s = self.settings
-        failed = history.failed_keys()
-        pending_full = [t for t in history.pending if t.budget == s.full_budget]
-        for trial in history.complete(s.full_budget):
-            has_small = trial.score_at(s.small_budget) is not None or any(
-                t.config == trial.config and t.budget == s.small_budget for t in history.trials
-            )
-            if not has_small and history.fits(s.small_budget):
-                return TrialRequest(trial.config, s.small_budget, Role.SHORT)
-        target = self.n_init(history, pairs)
-        reserve = self.n_confirm(target) * s.full_budget + s.small_budget
-        if len(pairs) + len(pending_full) >= target or not history.fits(s.full_budget + reserve):
-            return None
-        # Design points whose full run failed or gave no pair are replaced by the next ones.
         n_full = sum(1 for t in history.trials if t.budget == s.full_budget)
-        n_design = target + n_full - len(pairs) - len(pending_full)
+        last = self.last_switch(history, pairs)
+        if n_full <= last:
+            for trial in history.complete(s.full_budget):
+                has_small = trial.score_at(s.small_budget) is not None or any(
+                    t.config == trial.config and t.budget == s.small_budget for t in history.trials
+                )
+                if not has_small and history.fits(s.small_budget):
+                    return TrialRequest(trial.config, s.small_budget, Role.SHORT), False
+            if len(pairs) >= max(MIN_PAIRS, self.n_init(history, pairs)):
+                evidence = self.evidence(history, pairs)
+                if evidence is not None and short_runs_pay(evidence):
+                    self._attrs["decision"] = f"short runs from {len(pairs)} full runs on: " + evidence.describe()
+                    return None, True
+        elif "decision" not in self._attrs:
+            evidence = self.evidence(history, pairs)
+            detail = evidence.describe() if evidence is not None else "too few full runs with a short-run score"
+            self._attrs["decision"] = f"full runs only: short runs did not pay by {last} full runs ({detail})"
+        return self._ask_full(history), False
+
+    def _ask_full(self, history: History) -> TrialRequest | None:
+        """A full run: the baseline and the Sobol design first, then BO over the measured full scores."""
+        s = self.settings
+        if not history.fits(s.full_budget):
+            return None
+        used = history.used_keys(s.full_budget)
+        n_design = min(self.n_init(history, self.pairs(history)),
+                       design_size(self.space.dim, total=s.total_budget, full=s.full_budget))
         for config in initial_design(self.space, n_design, s.seed):
-            if config.key() not in full_keys and config.key() not in failed:
+            if config.key() not in used:
                 return TrialRequest(config, s.full_budget, Role.FULL)
-        return None
+        done = [t for t in history.complete(s.full_budget) if t.score is not None]
+        if not done:
+            return None
+        X = self.space.encode_many([t.config for t in done])
+        pending = self.space.encode_many([t.config for t in history.pending])
+        config = self.proposer.propose(X, np.array([t.score for t in done]), np.zeros(len(done)), X_pending=pending,
+                                       exclude=used, seed=step_seed(s.seed, len(history.trials)))
+        return TrialRequest(config, s.full_budget, Role.FULL)
 
     def _observations(self, history: History, pairs: list[Pair]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Encoded points, scores and noise variances for the GP: measured full runs as they are,
@@ -187,7 +273,7 @@ class JobsMethod(Method):
         y = [t.score for t in full]
         yvar = [0.0] * len(full)
         if short:
-            mean, var = self.predict(pairs, [t.config for t in short], np.array([t.score for t in short]))
+            mean, var = self.predict(history, pairs, [t.config for t in short], np.array([t.score for t in short]))
             configs += [t.config for t in short]
             y += mean.tolist()
             yvar += var.tolist()
@@ -223,12 +309,14 @@ class JobsMethod(Method):
         spread evenly over it (the default schedule): the j-th is due after j / n_confirm of them."""
         if done >= n_confirm or not history.fits(self.settings.full_budget):
             return False
-        initial = {t.config.key() for t in history.trials if t.role is Role.FULL}
-        searched = sum(1 for t in history.trials if t.role is Role.SHORT and t.config.key() not in initial)
+        start = self.search_start(history)
+        searched = sum(1 for t in history.trials if t.role is Role.SHORT and start is not None and t.number >= start)
         return searched * n_confirm >= (searched + short_left) * (done + 1)
 
     def _ask_confirmation(self, history: History, X: np.ndarray, y: np.ndarray, yvar: np.ndarray,
                           full_keys: set[str]) -> TrialRequest | None:
+        """A full run of the short-run configuration with the best lower confidence bound (posterior
+        mean minus one standard deviation): one F over-rates by its error alone does not win."""
         s = self.settings
         failed = history.failed_keys()
         candidates = {
@@ -239,9 +327,8 @@ class JobsMethod(Method):
             return None
         configs = list(candidates.values())
         gp = self.proposer.fit(X, y, yvar)
-        mean, _ = gp.posterior_mean_std(self.space.encode_many(configs))
-        best = configs[int(np.argmax(mean))]
-        return TrialRequest(best, s.full_budget, Role.CONFIRM)
+        mean, std = gp.posterior_mean_std(self.space.encode_many(configs))
+        return TrialRequest(configs[int(np.argmax(mean - std))], s.full_budget, Role.CONFIRM)
 
     # ------------------------------------------------------------------ hooks
     def annotate(self, history: History, trial: Trial) -> dict[str, Any]:
@@ -251,7 +338,7 @@ class JobsMethod(Method):
         pairs = self.pairs(history)
         if self.predictor(pairs) is None:
             return {}
-        mean, var = self.predict(pairs, [trial.config], np.array([trial.score]))
+        mean, var = self.predict(history, pairs, [trial.config], np.array([trial.score]))
         return {"predicted": float(mean[0]), "predicted_var": float(var[0])}
 
     def attributes(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from cotune.allocation import DEFAULT_MFMS_CONFIRM
 from cotune.methods.base import History, Method, TrialRequest, step_seed
 from cotune.settings import StudySettings
 from cotune.space.design import initial_design, random_encoded
@@ -24,9 +25,6 @@ from cotune.trial import Role
 
 #: Budgets the search chooses from: geometric steps from the small budget to the full one.
 FIDELITIES = 3
-
-#: Confirmation runs when ``n_confirm`` is not given.
-DEFAULT_N_CONFIRM = 3
 
 
 class MFMSMethod(Method):
@@ -66,7 +64,7 @@ class MFMSMethod(Method):
         if not any(t.config == default and t.budget == s.full_budget for t in history.trials):
             return TrialRequest(default, s.full_budget, Role.FULL) if history.fits(s.full_budget) else None
         confirms = [t for t in history.trials if t.role is Role.CONFIRM]
-        n_confirm = DEFAULT_N_CONFIRM if s.n_confirm is None else s.n_confirm
+        n_confirm = DEFAULT_MFMS_CONFIRM if s.n_confirm is None else s.n_confirm
         reserve = max(0, n_confirm - len(confirms)) * s.full_budget
         if history.remaining - reserve >= s.small_budget:
             n_init = s.n_init_count or self.space.dim + 1

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cotune.evidence import describe_attributes
 from cotune.report import plots
 from cotune.trial import Role, Trial, TrialState, incumbents
 
@@ -73,6 +74,9 @@ def render(study: Study) -> str:
         _section("Trials", _trial_table(trials, study.space.domains, list(study.space.params))),
     ]
     attributes = study.attributes
+    evidence = describe_attributes(attributes)
+    if evidence:
+        sections.insert(2, _section("What short runs are worth", "".join(f"<p>{_e(line)}</p>" for line in evidence)))
     if attributes:
         rows = "".join(f"<tr><td class=text>{_e(k)}</td><td class=text>{_e(_short(v))}</td></tr>"
                        for k, v in sorted(attributes.items()))
