@@ -2,8 +2,9 @@
 
 JoBS's default (`JobsMethod`) is decided here from evidence (`cotune.evidence`): it starts as
 full-run BO (the baseline, a Sobol design of `design_size`, then BO proposals), every full run
-reporting its curve; once short runs prove they predict the full score well beyond what the
-configuration alone says (`short_runs_pay`), it switches to the short-run search, with
+reporting its curve; once the full runs reach 60% of the budget (`DEFAULT_FULL_SHARE`, or
+``n_init``) and short runs prove they predict the full score well beyond what the configuration
+alone says (`short_runs_pay`), it switches to the short-run search, with
 confirmation runs spread over it (`confirm_count`); if its predictions of the confirmations show
 the short run stopped paying where the search went (`short_runs_stop`), the rest of the budget
 goes back to full runs. Where the evidence never comes, it stays full-run BO to the end.

@@ -264,7 +264,7 @@ def _print_evidence(console, study) -> None:
     from cotune.evidence import describe_attributes
 
     for line in describe_attributes(study.attributes):
-        console.print(line, markup=False)
+        console.print(line, markup=False, soft_wrap=True)
 
 
 def _best(args: argparse.Namespace) -> int:

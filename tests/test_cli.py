@@ -45,10 +45,13 @@ def test_bench_rejects_unknown_names():
 
 
 def test_bench_passes_n_init_and_n_confirm_to_the_methods(tmp_path, capsys):
-    assert main(["bench", "--methods", "jobs", "--benchmarks", "lora-mix", "--seeds", "1", "--budget", "8",
+    from cotune.bench.harness import BenchSetup, run_one
+
+    assert main(["bench", "--methods", "bo", "--benchmarks", "lora-mix", "--seeds", "1", "--budget", "8",
                  "--n-init", "3", "--n-confirm", "1", "--processes", "1", "--out", str(tmp_path)]) == 0
     [run] = json.loads((tmp_path / "runs.json").read_text())
-    assert run["n_full"] == 3 + 1  # the initial full runs and the one confirmation (the default would make 5 + 2)
+    given = run_one("bo", "lora-mix", 0, BenchSetup(total_full_runs=8, n_init=3, n_confirm=1))
+    assert [tuple(p) for p in run["trace"]] == given.trace and run["best_score"] == given.best_score
     assert "n_init 3, n_confirm 1" in (tmp_path / "summary.md").read_text()
 
 
@@ -105,6 +108,20 @@ def test_status_says_when_nothing_tried_beat_the_baseline(tmp_path, capsys, spac
     status = " ".join(capsys.readouterr().out.split())
     assert ("no configuration tried beat the baseline" in status) == says
     assert f"gain {max(other_score - default_score, 0.0):+.4f}" in status
+
+
+def test_status_shows_what_jobs_found_short_runs_worth(tmp_path, capsys):
+    import cotune
+    from cotune.bench.landscapes import make_landscape
+
+    landscape = make_landscape("late-0.0", curve_budgets=(10.0,))
+    db = tmp_path / "study.db"
+    cotune.optimize(landscape, landscape.space, total_budget=1000, full_budget=100, small_budget=10, method="jobs",
+                    storage=db)
+    assert main(["status", str(db)]) == 0
+    status = capsys.readouterr().out
+    assert "of the full-score variance beyond the configuration alone (cross-validated on" in status
+    assert "decision: full runs only: short runs did not pay by 6 full runs" in status
 
 
 def test_status_of_a_missing_file_is_a_clear_error(tmp_path):

@@ -43,8 +43,8 @@ class JobsMethod(Method):
        (short score, full score) pair from its curve (or from one extra short run).
     2. An MLP-ensemble predictor F maps (configuration, short score) to the full score. After
        every full run the evidence (`cotune.evidence`) compares F with a GP on the configuration
-       alone; once short runs pay (`cotune.allocation.short_runs_pay`), and at least ``n_init``
-       full runs are made when it is given, the search switches to short runs.
+       alone; once ``n_init`` full runs are made (60% of the budget by default) and short runs
+       pay (`cotune.allocation.short_runs_pay`), the search switches to short runs.
     3. Search: BO iterations train for the small budget only; F's prediction enters the GP with
        the error F makes (the larger of its cross-validated error and its error on the
        confirmations) as per-point noise (the paper's Theorem 4.1); IGP-UCB or log-EI proposes.
@@ -141,14 +141,15 @@ class JobsMethod(Method):
     # ------------------------------------------------------------------ budget split
     def n_init(self, history: History, pairs: list[Pair]) -> int:
         """Full runs made before the search may start: given, chosen by the regret bound
-        (``"auto"``), or by default the design of full-run BO."""
+        (``"auto"``), or by default 60% of the budget (`cotune.allocation.DEFAULT_FULL_SHARE`)."""
         s = self.settings
         budgets = dict(total=s.total_budget, full=s.full_budget, small=s.small_budget, n_confirm=s.n_confirm)
         top = max_full_runs(**budgets)
         if s.n_init_count is not None:
             return min(s.n_init_count, top)
         if s.n_init is None:
-            return min(design_size(self.space.dim, total=s.total_budget, full=s.full_budget), top)
+            return share_n_init(DEFAULT_FULL_SHARE, total=s.total_budget, full=s.full_budget, small=s.small_budget,
+                                n_confirm=s.n_confirm)
         pilot = pilot_size(self.space.dim, **budgets)
         if len(pairs) < pilot:
             return pilot
@@ -248,8 +249,7 @@ class JobsMethod(Method):
         if not history.fits(s.full_budget):
             return None
         used = history.used_keys(s.full_budget)
-        n_design = min(self.n_init(history, self.pairs(history)),
-                       design_size(self.space.dim, total=s.total_budget, full=s.full_budget))
+        n_design = design_size(self.space.dim, total=s.total_budget, full=s.full_budget)
         for config in initial_design(self.space, n_design, s.seed):
             if config.key() not in used:
                 return TrialRequest(config, s.full_budget, Role.FULL)

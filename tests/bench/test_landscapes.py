@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import cotune
-from cotune.bench.landscapes import make_landscape
+from cotune.bench.landscapes import LoraMixtureLandscape, make_landscape
 from cotune.space import random_configs
 
 
@@ -57,3 +57,22 @@ def test_objective_reports_a_curve_and_seeded_noise():
     assert result.score == landscape(config, 100.0).score
     assert result.score != make_landscape("lora-mix", noise=0.01, seed=4)(config, 100.0).score
     assert abs(result.score - landscape.true_score(config)) < 0.05
+
+
+@pytest.mark.parametrize("name, target", [("late-0.9", 0.9), ("late-0.3", 0.3), ("late-0.0", 0.0), ("late8-0.6", 0.6)])
+def test_late_learner_short_runs_rank_as_well_as_their_name_says(name, target):
+    landscape = make_landscape(name, full_budget=100.0)
+    # calibrated on one sample of configurations, measured here on another
+    assert landscape.short_run_correlation(10.0) == pytest.approx(target, abs=0.15)
+    base = LoraMixtureLandscape(domains=landscape.domains, full_budget=100.0)
+    assert base.short_run_correlation(10.0) > 0.8  # the late learners are what makes short runs mislead
+
+
+def test_late_learners_keep_the_base_landscapes_full_scores_and_optimum():
+    late = make_landscape("late-0.0", full_budget=100.0)
+    base = LoraMixtureLandscape(domains=late.domains, full_budget=100.0)
+    configs = random_configs(base.space, 20, np.random.default_rng(3))
+    assert [late.true_score(c) for c in configs] == [base.true_score(c) for c in configs]
+    assert late.regret(late.optimal_config()) == pytest.approx(0.0, abs=1e-9)
+    short = [late.true_score(c, 10.0) - base.true_score(c, 10.0) for c in configs]
+    assert np.std(short) > 0.01  # the short runs differ from the base's

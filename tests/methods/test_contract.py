@@ -95,11 +95,11 @@ SEARCH = dict(method="jobs", total_budget=1000, full_budget=100, small_budget=10
 
 def test_jobs_switches_to_short_runs_once_they_prove_to_predict(space):
     result = cotune.optimize(predictive, space, **SEARCH)
-    # 10 full budgets: the baseline and 3 Sobol points (full-run BO's design), then the search:
-    # confirmations take half of the 6 budgets left, spread evenly over the 30 short runs
-    assert "".join(t.role.value[0] for t in result.trials) == "ffff" + "s" * 10 + "c" + "s" * 10 + "c" + "s" * 10 + "c"
+    # 10 full budgets: 60% on full runs (the baseline, 3 Sobol points, 2 BO proposals), then the
+    # search: confirmations take half of the 4 budgets left, spread evenly over the 20 short runs
+    assert "".join(t.role.value[0] for t in result.trials) == "f" * 6 + ("s" * 10 + "c") * 2
     attributes = result.study.attributes
-    assert attributes["decision"].startswith("short runs from 4 full runs on")
+    assert attributes["decision"].startswith("short runs from 6 full runs on")
     assert attributes["short_run_evidence"]["explained"] > 0.9
     searched = [t for t in result.trials if t.role is Role.SHORT]
     assert all(t.predicted is not None and t.predicted_var > 0 for t in searched)
