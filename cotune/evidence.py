@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -150,8 +151,7 @@ def configuration_residuals(X: np.ndarray, y: np.ndarray, before: np.ndarray,
 
 
 def measure(
-    X_pairs: np.ndarray,
-    full_pairs: np.ndarray,
+    pairs: Sequence[int],
     predictor_rmse: float,
     *,
     X_full: np.ndarray,
@@ -163,7 +163,7 @@ def measure(
     """Compare F with the configuration alone.
 
     Args:
-        X_pairs: ``p x d`` encoded configurations of F's pairs; full_pairs: their ``p`` full scores.
+        pairs: Indices into ``X_full`` of F's ``p`` pairs (full runs with a short-run score).
         predictor_rmse: F's cross-validated RMSE on the pairs.
         X_full: ``n x d`` every measured full run (the pairs among them); y_full: their ``n`` scores.
         order: ``n`` trial numbers of the full runs: a confirmation is predicted, by the
@@ -177,9 +177,8 @@ def measure(
     for i, _ in checked:
         loo[i] = np.asarray(order) < order[i]
     residual = configuration_residuals(X_full, y_full, loo, kernel=kernel)
-    keys = {tuple(np.round(row, 12)) for row in np.asarray(X_pairs)}
     done = {i for i, _ in checked}
-    at_pairs = [i for i, row in enumerate(np.asarray(X_full)) if tuple(np.round(row, 12)) in keys and i not in done]
+    at_pairs = [i for i in pairs if i not in done]
     config_rmse = float(np.sqrt(np.mean(residual[at_pairs] ** 2))) if at_pairs else math.inf
     if checked:
         idx = np.array([i for i, _ in checked])
@@ -188,6 +187,6 @@ def measure(
         checked_c = float(np.sqrt(np.nanmean(residual[idx] ** 2)))
     else:
         checked_f = checked_c = None
-    return ShortRunEvidence(n_pairs=len(full_pairs), predictor_rmse=float(predictor_rmse),
+    return ShortRunEvidence(n_pairs=len(pairs), predictor_rmse=float(predictor_rmse),
                             configuration_rmse=config_rmse, n_checked=len(checked),
                             checked_predictor_rmse=checked_f, checked_configuration_rmse=checked_c)

@@ -56,7 +56,7 @@ def test_explained_share_noise_and_description_by_hand():
 
 def test_measure_compares_both_models_on_the_same_points():
     X, y = _data(20, seed=1)
-    evidence = measure(X, y, 0.005, X_full=X, y_full=y, order=np.arange(20), checked=[(19, y[19] + 0.02)])
+    evidence = measure(range(20), 0.005, X_full=X, y_full=y, order=np.arange(20), checked=[(19, y[19] + 0.02)])
     loo = configuration_residuals(X, y, ~np.eye(20, dtype=bool))
     assert evidence.configuration_rmse == pytest.approx(math.sqrt(np.mean(loo[:19] ** 2)))
     assert evidence.n_checked == 1 and evidence.checked_predictor_rmse == pytest.approx(0.02)

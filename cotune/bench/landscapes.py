@@ -228,11 +228,6 @@ class LateLearnerLandscape(LoraMixtureLandscape):
             low, high = (mid, high) if corr(mid) > self.correlation else (low, mid)
         return 0.5 * (low + high), float(raw.mean()), float(raw.std()), float(base.mean()), float(base.std())
 
-    @property
-    def blend(self) -> float:
-        """``lam``: the random function's weight in the short score."""
-        return self._calibration[0]
-
     def learning_gap(self, config: Config) -> float:
         """Full minus short score (at ``B / 10``) over the square-root curve's drop to that budget."""
         lam, raw_mean, raw_std, base_mean, base_std = self._calibration

@@ -10,16 +10,14 @@ from typing import Any
 import numpy as np
 
 from cotune.allocation import (
-    DEFAULT_FULL_SHARE, MIN_PAIRS, choose_n_init, design_size, fit_error_curve, iterations, max_full_runs, n_confirms,
+    DEFAULT_FULL_SHARE, MIN_PAIRS, choose_n_init, fit_error_curve, iterations, max_full_runs, n_confirms,
     pilot_size, share_n_init, short_runs_pay, short_runs_stop,
 )
 from cotune.evidence import ShortRunEvidence, measure
 from cotune.methods.base import History, Method, TrialRequest, step_seed
+from cotune.methods.bo import BOMethod
 from cotune.settings import StudySettings
-from cotune.space.design import initial_design
 from cotune.space.search_space import Config, SearchSpace
-from cotune.surrogate.acquisition import AcquisitionOptions
-from cotune.surrogate.proposer import Proposer
 from cotune.trial import Role, Trial
 
 logger = logging.getLogger(__name__)
@@ -65,7 +63,9 @@ class JobsMethod(Method):
 
     def __init__(self, space: SearchSpace, settings: StudySettings) -> None:
         super().__init__(space, settings)
-        self.proposer = Proposer(space, kernel=settings.kernel, options=AcquisitionOptions(kind=settings.acquisition))
+        # Full-run BO with its own design size whatever n_init is; the search shares its proposer.
+        self._full_runs = BOMethod(space, dataclasses.replace(settings, n_init=None))
+        self.proposer = self._full_runs.proposer
         self._predictors: dict[tuple[int, ...], Any] = {}
         self._targets: dict[tuple[int, ...], int] = {}
         self._evidence: dict[tuple[Any, ...], ShortRunEvidence] = {}
@@ -130,10 +130,11 @@ class JobsMethod(Method):
                 checked.append((i, float(t.predicted)))
         key = (tuple(t.number for t in full), tuple(p.trial for p in pairs), tuple(checked))
         if key not in self._evidence:
-            X_pairs, _, full_pairs = self._arrays(pairs)
-            evidence = measure(X_pairs, full_pairs, predictor.cv_rmse, X_full=self.space.encode_many(
-                [t.config for t in full]), y_full=np.array([t.score for t in full]),
-                order=np.array([t.number for t in full]), checked=checked, kernel=s.kernel)
+            position = {t.number: i for i, t in enumerate(full)}
+            evidence = measure([position[p.trial] for p in pairs], predictor.cv_rmse,
+                               X_full=self.space.encode_many([t.config for t in full]),
+                               y_full=np.array([t.score for t in full]), order=np.array([t.number for t in full]),
+                               checked=checked, kernel=s.kernel)
             self._evidence = {key: evidence}
             self._attrs["short_run_evidence"] = evidence.to_dict()
         return self._evidence[key]
@@ -148,8 +149,7 @@ class JobsMethod(Method):
         if s.n_init_count is not None:
             return min(s.n_init_count, top)
         if s.n_init is None:
-            return share_n_init(DEFAULT_FULL_SHARE, total=s.total_budget, full=s.full_budget, small=s.small_budget,
-                                n_confirm=s.n_confirm)
+            return share_n_init(DEFAULT_FULL_SHARE, **budgets)
         pilot = pilot_size(self.space.dim, **budgets)
         if len(pairs) < pilot:
             return pilot
@@ -244,23 +244,9 @@ class JobsMethod(Method):
         return self._ask_full(history), False
 
     def _ask_full(self, history: History) -> TrialRequest | None:
-        """A full run: the baseline and the Sobol design first, then BO over the measured full scores."""
-        s = self.settings
-        if not history.fits(s.full_budget):
-            return None
-        used = history.used_keys(s.full_budget)
-        n_design = design_size(self.space.dim, total=s.total_budget, full=s.full_budget)
-        for config in initial_design(self.space, n_design, s.seed):
-            if config.key() not in used:
-                return TrialRequest(config, s.full_budget, Role.FULL)
-        done = [t for t in history.complete(s.full_budget) if t.score is not None]
-        if not done:
-            return None
-        X = self.space.encode_many([t.config for t in done])
-        pending = self.space.encode_many([t.config for t in history.pending])
-        config = self.proposer.propose(X, np.array([t.score for t in done]), np.zeros(len(done)), X_pending=pending,
-                                       exclude=used, seed=step_seed(s.seed, len(history.trials)))
-        return TrialRequest(config, s.full_budget, Role.FULL)
+        """A full run of full-run BO (`BOMethod`): the baseline and its Sobol design first, then
+        proposals over the measured full scores."""
+        return self._full_runs.ask(history)
 
     def _observations(self, history: History, pairs: list[Pair]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Encoded points, scores and noise variances for the GP: measured full runs as they are,
