@@ -146,9 +146,11 @@ class Study:
         Curve points with a non-finite score or budget are left out: `tell` drops them, but a
         study saved before it did may still hold some, and they would stop every method's `ask`.
         """
-        trials = self.storage.get_trials(self._study_id)
-        return [t if not _finite_curve(t.curve)[1] else dataclasses.replace(t, curve=_finite_curve(t.curve)[0])
-                for t in trials]
+        trials = []
+        for trial in self.storage.get_trials(self._study_id):
+            curve, dropped = _finite_curve(trial.curve)
+            trials.append(dataclasses.replace(trial, curve=curve) if dropped else trial)
+        return trials
 
     def history(self) -> History:
         """Read-only view of the trials for methods."""
