@@ -29,7 +29,7 @@ def diagnose(benchmark: str, seed: int, setup: BenchSetup) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    landscape = make_landscape(benchmark, full_budget=setup.full_budget, curve_budgets=(setup.small_budget,),
+    landscape = make_landscape(benchmark, full_budget=setup.full_budget, curve_budgets=setup.curve_budgets,
                                seed=seed)
     result = cotune.optimize(landscape, landscape.space, method="jobs", seed=seed, **setup.settings())
     short = [t for t in result.trials if t.role is cotune.Role.SHORT and t.predicted is not None]

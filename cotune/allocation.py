@@ -4,7 +4,9 @@ JoBS's default (`JobsMethod`) is decided here from evidence (`cotune.evidence`):
 full-run BO (the baseline, a Sobol design of `design_size`, then BO proposals), every full run
 reporting its curve; once the full runs reach 60% of the budget (`DEFAULT_FULL_SHARE`, or
 ``n_init``) and short runs prove they predict the full score well beyond what the configuration
-alone says (`short_runs_pay`), it switches to the short-run search, with
+alone says (`short_runs_pay`), it switches to the short-run search, with short runs of the
+cheapest budget on `short_budget_ladder` (``b, 2b, 4b, ...`` up to ``B / 2``, read off the full
+runs' curves) that pays (`cheapest_paying`), and
 confirmation runs spread over it (`confirm_count`); if its predictions of the confirmations show
 the short run stopped paying where the search went (`short_runs_stop`), the rest of the budget
 goes back to full runs. Where the evidence never comes, it stays full-run BO to the end.
@@ -71,6 +73,20 @@ def short_runs_stop(evidence: ShortRunEvidence) -> bool:
     """Whether F's predictions of the confirmations say the short-run search stopped paying."""
     where = evidence.explained_where_searched
     return where is not None and where < SHORT_RUNS_STOP
+
+
+def short_budget_ladder(small: float, full: float) -> list[float]:
+    """Short-run budgets jobs may search with: ``b, 2b, 4b, ...`` up to half the full budget
+    (a later point of a curve that crosses may rank configurations where ``b`` cannot)."""
+    ladder = [small]
+    while ladder[-1] * 2 <= full / 2 * (1 + 1e-9):
+        ladder.append(ladder[-1] * 2)
+    return ladder
+
+
+def cheapest_paying(evidence: dict[float, ShortRunEvidence]) -> float | None:
+    """The smallest short-run budget whose evidence says short runs pay, or None where none does."""
+    return min((b for b, e in evidence.items() if short_runs_pay(e)), default=None)
 
 
 def design_size(dim: int, *, total: float, full: float) -> int:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import pydantic
 import yaml
 
+from cotune.allocation import short_budget_ladder
 from cotune.exceptions import SettingsError
 from cotune.executors import Executor, InlineExecutor, ProcessExecutor, RayExecutor
 from cotune.train.config import DataConfig, EvalConfig, ModelConfig, TrainConfig
@@ -183,6 +184,10 @@ def load_study_file(path: str | Path) -> LoadedStudy:
     train = dict(parsed.train)
     train.setdefault("budget_unit", parsed.study.budget_unit)
     train.setdefault("small_budget", parsed.study.small_budget)
+    if parsed.study.method == "jobs" and parsed.study.small_budget is not None:
+        # full runs evaluate on jobs' whole ladder of short budgets, so it can pick the one that predicts
+        ladder = short_budget_ladder(parsed.study.small_budget, parsed.study.full_budget)
+        train.setdefault("eval_budgets", ladder[1:])
     train.setdefault("seed", parsed.study.seed)
     if train["budget_unit"] != parsed.study.budget_unit:
         raise SettingsError(f"{path}: train.budget_unit ({train['budget_unit']}) differs from study.budget_unit "

@@ -9,8 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cotune.allocation import (
-    choose_n_init, confirm_count, iterations, max_full_runs, pilot_size, regret_bound, share_n_init,
+    cheapest_paying, choose_n_init, confirm_count, iterations, max_full_runs, pilot_size, regret_bound, share_n_init,
+    short_budget_ladder,
 )
+from cotune.evidence import ShortRunEvidence
 
 BUDGETS = dict(total=3000.0, full=100.0, small=5.0, n_confirm=2)
 
@@ -78,3 +80,18 @@ def test_default_confirmations_leave_short_runs_and_the_split_fits(runs, ratio, 
     assert 0 <= k <= runs - n
     assert iterations(n, n_confirm=None, **budgets) >= 1
     assert share_n_init(0.6, n_confirm=None, **budgets) <= top
+
+
+def test_short_budget_ladder_doubles_up_to_half_the_full_budget():
+    assert short_budget_ladder(10.0, 100.0) == [10.0, 20.0, 40.0]
+    assert short_budget_ladder(5.0, 20.0) == [5.0, 10.0]
+    assert short_budget_ladder(60.0, 100.0) == [60.0]
+
+
+def test_the_cheapest_short_budget_that_pays_is_chosen():
+    def evidence(f_rmse: float) -> ShortRunEvidence:
+        return ShortRunEvidence(n_pairs=20, predictor_rmse=f_rmse, configuration_rmse=1.0)
+
+    assert cheapest_paying({10.0: evidence(0.9), 20.0: evidence(0.3), 40.0: evidence(0.1)}) == 20.0
+    assert cheapest_paying({10.0: evidence(0.9), 20.0: evidence(0.5)}) is None
+    assert cheapest_paying({}) is None

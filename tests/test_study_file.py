@@ -34,6 +34,14 @@ def test_valid_file_resolves_paths_against_its_folder(tmp_path):
     assert loaded.space.n_layers == "auto"
 
 
+def test_jobs_full_runs_evaluate_on_the_short_budget_ladder_unless_told(tmp_path):
+    assert load_study_file(write(tmp_path, VALID)).train.eval_budgets == (4.0,)  # b=2 doubled up to B/2=5
+    own = VALID + "train: {eval_budgets: [7]}\n"
+    assert load_study_file(write(tmp_path, own)).train.eval_budgets == (7.0,)
+    bo = VALID.replace("small_budget: 2,", "small_budget: 2, method: bo,")
+    assert load_study_file(write(tmp_path, bo)).train.eval_budgets == ()
+
+
 @pytest.mark.parametrize(
     "edit, message",
     [

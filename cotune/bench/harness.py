@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from cotune.allocation import short_budget_ladder
 from cotune.bench.landscapes import make_landscape
 from cotune.trial import incumbents
 
@@ -35,6 +36,12 @@ class BenchSetup:
     def total_budget(self) -> float:
         """The budget of every run, ``total_full_runs`` full budgets."""
         return self.total_full_runs * self.full_budget
+
+    @property
+    def curve_budgets(self) -> tuple[float, ...]:
+        """Where every run also reports its score: ``b, 2b, 4b, ...`` up to ``B / 2``, the short
+        budgets jobs may search with (`cotune.allocation.short_budget_ladder`)."""
+        return tuple(short_budget_ladder(self.small_budget, self.full_budget))
 
     def settings(self) -> dict[str, Any]:
         """The study settings of every run, besides its method and seed (keywords of `cotune.optimize`)."""
@@ -70,8 +77,7 @@ def run_one(method: str, benchmark: str, seed: int, setup: BenchSetup = BenchSet
     """Run ``method`` on ``benchmark`` with ``seed`` and measure its regret over the budget."""
     import cotune
 
-    landscape = make_landscape(benchmark, full_budget=setup.full_budget, curve_budgets=(setup.small_budget,),
-                               seed=seed)
+    landscape = make_landscape(benchmark, full_budget=setup.full_budget, curve_budgets=setup.curve_budgets, seed=seed)
     start = time.perf_counter()
     result = cotune.optimize(landscape, landscape.space, method=method, seed=seed, **setup.settings())
     wall = time.perf_counter() - start
@@ -93,7 +99,7 @@ def short_run_correlations(benchmarks: Sequence[str], setup: BenchSetup = BenchS
     far a short run can be trusted to rank configurations there."""
     out = {}
     for name in benchmarks:
-        landscape = make_landscape(name, full_budget=setup.full_budget, curve_budgets=(setup.small_budget,))
+        landscape = make_landscape(name, full_budget=setup.full_budget, curve_budgets=setup.curve_budgets)
         out[name] = landscape.short_run_correlation(setup.small_budget)
     return out
 

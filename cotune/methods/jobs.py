@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from cotune.allocation import (
-    DEFAULT_FULL_SHARE, MIN_PAIRS, choose_n_init, fit_error_curve, iterations, max_full_runs, n_confirms,
-    pilot_size, share_n_init, short_runs_pay, short_runs_stop,
+    DEFAULT_FULL_SHARE, MIN_PAIRS, cheapest_paying, choose_n_init, fit_error_curve, iterations, max_full_runs,
+    n_confirms, pilot_size, share_n_init, short_budget_ladder, short_runs_stop,
 )
 from cotune.evidence import ShortRunEvidence, measure
 from cotune.methods.base import History, Method, TrialRequest, step_seed
@@ -21,6 +21,9 @@ from cotune.space.search_space import Config, SearchSpace
 from cotune.trial import Role, Trial
 
 logger = logging.getLogger(__name__)
+
+#: Predictors and evidence kept per study (one per short budget of the ladder and a few more).
+_CACHED = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +45,9 @@ class JobsMethod(Method):
     2. An MLP-ensemble predictor F maps (configuration, short score) to the full score. After
        every full run the evidence (`cotune.evidence`) compares F with a GP on the configuration
        alone; once ``n_init`` full runs are made (60% of the budget by default) and short runs
-       pay (`cotune.allocation.short_runs_pay`), the search switches to short runs.
+       pay (`cotune.allocation.short_runs_pay`), the search switches to short runs. The short
+       run's budget is the cheapest on `cotune.allocation.short_budget_ladder` (``b, 2b, 4b, ...``
+       up to ``B / 2``, where the full runs' curves report those points) whose evidence pays.
     3. Search: BO iterations train for the small budget only; F's prediction enters the GP with
        the error F makes (the larger of its cross-validated error and its error on the
        confirmations) as per-point noise (the paper's Theorem 4.1); IGP-UCB or log-EI proposes.
@@ -72,15 +77,15 @@ class JobsMethod(Method):
         self._attrs: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ data
-    def pairs(self, history: History) -> list[Pair]:
-        """Predictor training pairs from completed full runs (curve point or matching short run)."""
+    def pairs(self, history: History, budget: float | None = None) -> list[Pair]:
+        """Predictor training pairs from completed full runs (curve point or matching short run)
+        at the short budget ``budget`` (default ``small_budget``)."""
         s = self.settings
-        short_scores = {
-            t.config.key(): t.score for t in history.complete(s.small_budget) if t.score is not None
-        }
+        budget = s.small_budget if budget is None else budget
+        short_scores = {t.config.key(): t.score for t in history.complete(budget) if t.score is not None}
         out = []
         for t in history.complete(s.full_budget):
-            small = t.score_at(s.small_budget)
+            small = t.score_at(budget)
             small = short_scores.get(t.config.key()) if small is None else small
             if small is not None and t.score is not None:
                 out.append(Pair(t.config, small, t.score, t.number))
@@ -90,33 +95,34 @@ class JobsMethod(Method):
         """F fitted on ``pairs`` (cached by the trials it was fitted on), or None if too few."""
         if len(pairs) < MIN_PAIRS:
             return None
-        key = tuple(p.trial for p in pairs)
+        key = tuple((p.trial, p.small) for p in pairs)
         if key not in self._predictors:
             from cotune.predictor import Predictor
 
             X, small, full = self._arrays(pairs)
-            predictor = Predictor(seed=self.settings.seed).fit(X, small, full, cross_validate=True)
-            self._predictors = {key: predictor}
-            self._attrs.update(predictor_cv_rmse=predictor.cv_rmse, predictor_pairs=len(pairs))
+            if len(self._predictors) > _CACHED:
+                self._predictors.clear()
+            self._predictors[key] = Predictor(seed=self.settings.seed).fit(X, small, full, cross_validate=True)
         return self._predictors[key]
 
     def _arrays(self, pairs: list[Pair]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         X = self.space.encode_many([p.config for p in pairs])
         return X, np.array([p.small for p in pairs]), np.array([p.full for p in pairs])
 
-    def predict(self, history: History, pairs: list[Pair], configs: list[Config],
-                small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """F's full-score mean and noise variance: the ensemble's spread plus the error F makes
-        (`cotune.evidence.ShortRunEvidence.noise_variance`)."""
+    def predict(self, history: History, pairs: list[Pair], configs: list[Config], small: np.ndarray,
+                budget: float) -> tuple[np.ndarray, np.ndarray]:
+        """F's full-score mean and noise variance from scores ``small`` at short budget ``budget``:
+        the ensemble's spread plus the error F makes (`cotune.evidence.ShortRunEvidence.noise_variance`)."""
         predictor = self.predictor(pairs)
-        evidence = self.evidence(history, pairs)
+        evidence = self.evidence(history, pairs, budget)
         if predictor is None or evidence is None:
             raise RuntimeError(f"the predictor needs at least {MIN_PAIRS} full runs with a short-run score")
         mean, var = predictor.predict(self.space.encode_many(configs), small)
         return mean, var + evidence.noise_variance
 
-    def evidence(self, history: History, pairs: list[Pair]) -> ShortRunEvidence | None:
-        """What short runs are worth so far (`cotune.evidence`), or None before F can be fitted."""
+    def evidence(self, history: History, pairs: list[Pair], budget: float) -> ShortRunEvidence | None:
+        """What short runs of ``budget`` (``pairs`` are at it) are worth so far (`cotune.evidence`),
+        or None before F can be fitted."""
         predictor = self.predictor(pairs)
         if predictor is None:
             return None
@@ -124,20 +130,26 @@ class JobsMethod(Method):
         full = [t for t in history.complete(s.full_budget) if t.score is not None]
         index = {t.config.key(): i for i, t in enumerate(full)}
         checked = []
-        for t in history.complete(s.small_budget):
+        for t in history.complete(budget):
             i = index.get(t.config.key())
             if t.predicted is not None and i is not None and full[i].role is Role.CONFIRM and t.number < full[i].number:
                 checked.append((i, float(t.predicted)))
-        key = (tuple(t.number for t in full), tuple(p.trial for p in pairs), tuple(checked))
+        key = (tuple(t.number for t in full), tuple((p.trial, p.small) for p in pairs), tuple(checked))
         if key not in self._evidence:
             position = {t.number: i for i, t in enumerate(full)}
             evidence = measure([position[p.trial] for p in pairs], predictor.cv_rmse,
                                X_full=self.space.encode_many([t.config for t in full]),
                                y_full=np.array([t.score for t in full]), order=np.array([t.number for t in full]),
                                checked=checked, kernel=s.kernel)
-            self._evidence = {key: evidence}
-            self._attrs["short_run_evidence"] = evidence.to_dict()
+            if len(self._evidence) > _CACHED:
+                self._evidence.clear()
+            self._evidence[key] = evidence
         return self._evidence[key]
+
+    def _record(self, evidence: ShortRunEvidence, pairs: list[Pair], budget: float) -> None:
+        """Store the evidence that decides (or decided) the study's course with the study."""
+        self._attrs.update(short_run_evidence=evidence.to_dict(), short_budget=budget,
+                           predictor_cv_rmse=evidence.predictor_rmse, predictor_pairs=len(pairs))
 
     # ------------------------------------------------------------------ budget split
     def n_init(self, history: History, pairs: list[Pair]) -> int:
@@ -180,11 +192,11 @@ class JobsMethod(Method):
                              n_confirm=s.n_confirm)
         return max(self.n_init(history, pairs), share)
 
-    def n_confirm(self, n_full: int) -> int:
-        """Confirmation runs after ``n_full`` full runs before the search: given, or half of what is left."""
+    def n_confirm(self, n_full: int, budget: float) -> int:
+        """Confirmation runs after ``n_full`` full runs before a search with short runs of ``budget``:
+        given, or half of what is left."""
         s = self.settings
-        return n_confirms(n_full, total=s.total_budget, full=s.full_budget, small=s.small_budget,
-                          n_confirm=s.n_confirm)
+        return n_confirms(n_full, total=s.total_budget, full=s.full_budget, small=budget, n_confirm=s.n_confirm)
 
     # ------------------------------------------------------------------ phases
     def search_start(self, history: History) -> int | None:
@@ -200,28 +212,38 @@ class JobsMethod(Method):
                 return t.number
         return None
 
+    def search_budget(self, history: History, start: int) -> float:
+        """The short-run budget of the search that began with trial ``start`` (its first short run's)."""
+        first = next((t for t in history.trials if t.number >= start and t.role is Role.SHORT), None)
+        return self.settings.small_budget if first is None else first.budget
+
     # ------------------------------------------------------------------ asking
     def ask(self, history: History) -> TrialRequest | None:
         s = self.settings
-        pairs = self.pairs(history)
         start = self.search_start(history)
         if start is None:
-            request, search = self._ask_before_search(history, pairs)
-            if not search:
+            request, budget = self._ask_before_search(history, self.pairs(history))
+            if budget is None:
                 return request
-        elif any(t.role is Role.FULL and t.number > start for t in history.trials):
-            return self._ask_full(history)  # the search stopped paying: full runs to the end
+            pairs = self.pairs(history, budget)
         else:
-            evidence = self.evidence(history, pairs)
-            if evidence is not None and short_runs_stop(evidence):
-                self._attrs["decision"] = (f"back to full runs after {evidence.n_checked} confirmations: "
-                                           + evidence.describe())
-                return self._ask_full(history)
+            budget = self.search_budget(history, start)
+            pairs = self.pairs(history, budget)
+            if any(t.role is Role.FULL and t.number > start for t in history.trials):
+                return self._ask_full(history)  # the search stopped paying: full runs to the end
+            evidence = self.evidence(history, pairs, budget)
+            if evidence is not None:
+                self._record(evidence, pairs, budget)
+                if short_runs_stop(evidence):
+                    self._attrs["decision"] = (f"back to full runs after {evidence.n_checked} confirmations: "
+                                               + evidence.describe())
+                    return self._ask_full(history)
         full_keys = {t.config.key() for t in history.trials if t.budget == s.full_budget}
-        return self._ask_search(history, pairs, full_keys)
+        return self._ask_search(history, pairs, full_keys, budget)
 
-    def _ask_before_search(self, history: History, pairs: list[Pair]) -> tuple[TrialRequest | None, bool]:
-        """The next full run (or a short run making a pair), or ``(None, True)`` to start the search."""
+    def _ask_before_search(self, history: History, pairs: list[Pair]) -> tuple[TrialRequest | None, float | None]:
+        """The next full run (or a short run making a pair), or ``(None, budget)`` to start the
+        search with short runs of ``budget``."""
         s = self.settings
         n_full = sum(1 for t in history.trials if t.budget == s.full_budget)
         last = self.last_switch(history, pairs)
@@ -231,64 +253,92 @@ class JobsMethod(Method):
                     t.config == trial.config and t.budget == s.small_budget for t in history.trials
                 )
                 if not has_small and history.fits(s.small_budget):
-                    return TrialRequest(trial.config, s.small_budget, Role.SHORT), False
+                    return TrialRequest(trial.config, s.small_budget, Role.SHORT), None
             if len(pairs) >= max(MIN_PAIRS, self.n_init(history, pairs)):
-                evidence = self.evidence(history, pairs)
-                if evidence is not None and short_runs_pay(evidence):
-                    self._attrs["decision"] = f"short runs from {len(pairs)} full runs on: " + evidence.describe()
-                    return None, True
+                ladder = self.ladder_evidence(history, len(pairs))
+                budget = cheapest_paying({b: e for b, (e, _) in ladder.items()})
+                if budget is not None:
+                    evidence, chosen = ladder[budget]
+                    self._record(evidence, chosen, budget)
+                    self._attrs["decision"] = (f"short runs of {budget:g} from {len(chosen)} full runs on: "
+                                               + evidence.describe())
+                    return None, budget
         elif "decision" not in self._attrs:
-            evidence = self.evidence(history, pairs)
-            detail = evidence.describe() if evidence is not None else "too few full runs with a short-run score"
+            ladder = self.ladder_evidence(history, len(pairs))
+            if s.small_budget in ladder:
+                evidence, chosen = ladder[s.small_budget]
+                self._record(evidence, chosen, s.small_budget)
+                detail = evidence.describe() + "".join(
+                    f"; at {b:g}: {max(0.0, e.explained):.0%}" for b, (e, _) in ladder.items() if b != s.small_budget
+                )
+            else:
+                detail = "too few full runs with a short-run score"
             self._attrs["decision"] = f"full runs only: short runs did not pay by {last} full runs ({detail})"
-        return self._ask_full(history), False
+        return self._ask_full(history), None
+
+    def ladder_evidence(self, history: History, least: int) -> dict[float, tuple[ShortRunEvidence, list[Pair]]]:
+        """The evidence, with its pairs, at each budget of `cotune.allocation.short_budget_ladder`
+        for which at least ``least`` full runs report a score."""
+        s = self.settings
+        out = {}
+        for budget in short_budget_ladder(s.small_budget, s.full_budget):
+            pairs = self.pairs(history, budget)
+            evidence = self.evidence(history, pairs, budget) if len(pairs) >= max(MIN_PAIRS, least) else None
+            if evidence is not None:
+                out[budget] = (evidence, pairs)
+        self._attrs["short_run_ladder"] = {f"{b:g}": e.explained for b, (e, _) in out.items()}
+        return out
 
     def _ask_full(self, history: History) -> TrialRequest | None:
         """A full run of full-run BO (`BOMethod`): the baseline and its Sobol design first, then
         proposals over the measured full scores."""
         return self._full_runs.ask(history)
 
-    def _observations(self, history: History, pairs: list[Pair]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _observations(self, history: History, pairs: list[Pair],
+                      budget: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Encoded points, scores and noise variances for the GP: measured full runs as they are,
-        short runs of never-fully-trained configurations through F."""
+        short runs (of ``budget``) of never-fully-trained configurations through F."""
         s = self.settings
         full = [t for t in history.complete(s.full_budget) if t.score is not None]
         full_keys = {t.config.key() for t in full}
-        short = [t for t in history.complete(s.small_budget) if t.config.key() not in full_keys]
+        short = [t for t in history.complete(budget) if t.config.key() not in full_keys]
         configs = [t.config for t in full]
         y = [t.score for t in full]
         yvar = [0.0] * len(full)
         if short:
-            mean, var = self.predict(history, pairs, [t.config for t in short], np.array([t.score for t in short]))
+            mean, var = self.predict(history, pairs, [t.config for t in short], np.array([t.score for t in short]),
+                                     budget)
             configs += [t.config for t in short]
             y += mean.tolist()
             yvar += var.tolist()
         return self.space.encode_many(configs), np.array(y), np.array(yvar)
 
-    def _ask_search(self, history: History, pairs: list[Pair], full_keys: set[str]) -> TrialRequest | None:
+    def _ask_search(self, history: History, pairs: list[Pair], full_keys: set[str],
+                    budget: float) -> TrialRequest | None:
+        """A short run of ``budget`` proposed on F's predictions, or a confirmation when one is due."""
         s = self.settings
         if self.predictor(pairs) is None:
             return None
         confirms = [t for t in history.trials if t.role is Role.CONFIRM]
-        n_confirm = self.n_confirm(sum(1 for t in history.trials if t.role is Role.FULL))
+        n_confirm = self.n_confirm(sum(1 for t in history.trials if t.role is Role.FULL), budget)
         reserve = max(0, n_confirm - len(confirms)) * s.full_budget
         self._attrs["n_confirm"] = n_confirm
-        X, y, yvar = self._observations(history, pairs)
-        short_left = math.floor((history.remaining - reserve) / s.small_budget + 1e-9)
+        X, y, yvar = self._observations(history, pairs, budget)
+        short_left = math.floor((history.remaining - reserve) / budget + 1e-9)
         if s.n_confirm is None and self._confirmation_due(history, len(confirms), n_confirm, short_left):
-            request = self._ask_confirmation(history, X, y, yvar, full_keys)
+            request = self._ask_confirmation(history, X, y, yvar, full_keys, budget)
             if request is not None:
                 return request
         if short_left >= 1:
             pending = self.space.encode_many([t.config for t in history.pending])
             config = self.proposer.propose(
-                X, y, yvar, X_pending=pending, exclude=history.used_keys(s.small_budget),
+                X, y, yvar, X_pending=pending, exclude=history.used_keys(budget),
                 seed=step_seed(s.seed, len(history.trials)),
             )
-            return TrialRequest(config, s.small_budget, Role.SHORT)
+            return TrialRequest(config, budget, Role.SHORT)
         if len(confirms) >= n_confirm or not history.fits(s.full_budget):
             return None
-        return self._ask_confirmation(history, X, y, yvar, full_keys)
+        return self._ask_confirmation(history, X, y, yvar, full_keys, budget)
 
     def _confirmation_due(self, history: History, done: int, n_confirm: int, short_left: int) -> bool:
         """Whether the search has made enough short runs for the next of ``n_confirm`` confirmations
@@ -300,13 +350,13 @@ class JobsMethod(Method):
         return searched * n_confirm >= (searched + short_left) * (done + 1)
 
     def _ask_confirmation(self, history: History, X: np.ndarray, y: np.ndarray, yvar: np.ndarray,
-                          full_keys: set[str]) -> TrialRequest | None:
+                          full_keys: set[str], budget: float) -> TrialRequest | None:
         """A full run of the short-run configuration with the best lower confidence bound (posterior
         mean minus one standard deviation): one F over-rates by its error alone does not win."""
         s = self.settings
         failed = history.failed_keys()
         candidates = {
-            t.config.key(): t.config for t in history.complete(s.small_budget)
+            t.config.key(): t.config for t in history.complete(budget)
             if t.config.key() not in full_keys and t.config.key() not in failed
         }
         if not candidates:
@@ -321,10 +371,10 @@ class JobsMethod(Method):
         """Store F's prediction of the full-budget score with every completed short run."""
         if trial.role is not Role.SHORT or trial.score is None:
             return {}
-        pairs = self.pairs(history)
+        pairs = self.pairs(history, trial.budget)
         if self.predictor(pairs) is None:
             return {}
-        mean, var = self.predict(history, pairs, [trial.config], np.array([trial.score]))
+        mean, var = self.predict(history, pairs, [trial.config], np.array([trial.score]), trial.budget)
         return {"predicted": float(mean[0]), "predicted_var": float(var[0])}
 
     def attributes(self) -> dict[str, Any]:

@@ -90,6 +90,13 @@ def misleading(config: cotune.Config, budget: float) -> cotune.Result:
     return cotune.Result(score=full if budget >= 100 else short, curve={10.0: short})
 
 
+def late(config: cotune.Config, budget: float) -> cotune.Result:
+    """Curves that cross early: the score at 10 is a hash of the configuration, from 40 on it predicts."""
+    early, later = misleading(config, 10.0).score, predictive(config, 40.0).score
+    score = _full(config) if budget >= 100 else later if budget >= 40 else early
+    return cotune.Result(score=score, curve={10.0: early, 20.0: early, 40.0: later})
+
+
 SEARCH = dict(method="jobs", total_budget=1000, full_budget=100, small_budget=10, seed=0)
 
 
@@ -99,11 +106,22 @@ def test_jobs_switches_to_short_runs_once_they_prove_to_predict(space):
     # search: confirmations take half of the 4 budgets left, spread evenly over the 20 short runs
     assert "".join(t.role.value[0] for t in result.trials) == "f" * 6 + ("s" * 10 + "c") * 2
     attributes = result.study.attributes
-    assert attributes["decision"].startswith("short runs from 6 full runs on")
+    assert attributes["decision"].startswith("short runs of 10 from 6 full runs on")
     assert attributes["short_run_evidence"]["explained"] > 0.9
     searched = [t for t in result.trials if t.role is Role.SHORT]
     assert all(t.predicted is not None and t.predicted_var > 0 for t in searched)
     assert {t.config.key() for t in result.trials if t.role is Role.CONFIRM} <= {t.config.key() for t in searched}
+    assert result.spent == pytest.approx(1000)
+
+
+def test_jobs_searches_with_the_cheapest_short_budget_whose_runs_predict(space):
+    result = cotune.optimize(late, space, **SEARCH)
+    attributes = result.study.attributes
+    assert attributes["decision"].startswith("short runs of 40 from 6 full runs on")
+    assert attributes["short_run_ladder"]["10"] < 0.5 < 0.9 < attributes["short_run_ladder"]["40"]
+    assert attributes["short_budget"] == 40
+    searched = [t for t in result.trials[6:] if t.role is Role.SHORT]
+    assert searched and all(t.budget == 40 and t.predicted is not None for t in searched)
     assert result.spent == pytest.approx(1000)
 
 
