@@ -11,6 +11,7 @@ from cotune.exceptions import (
     TrialFailedError,
     TrialStateError,
     TrialTimeoutError,
+    UnguardedMainError,
     WorkerLostError,
 )
 from cotune import executors
@@ -46,6 +47,7 @@ __all__ = [
     "TrialState",
     "TrialStateError",
     "TrialTimeoutError",
+    "UnguardedMainError",
     "WorkerLostError",
     "executors",
     "lora_space",

@@ -45,3 +45,8 @@ class WorkerLostError(TrialFailedError):
 
 class StudyBusyError(CotuneError, RuntimeError):
     """Another live process is running the study (a study has one driver at a time)."""
+
+
+class UnguardedMainError(SettingsError):
+    """A trial's subprocess, importing the main script as it started, found the script starting a
+    study: the script needs its ``if __name__ == "__main__":`` guard. Stops the study."""

@@ -6,7 +6,7 @@ import concurrent.futures as cf
 import logging
 from typing import TYPE_CHECKING, Any
 
-from cotune.exceptions import SettingsError, StorageError
+from cotune.exceptions import SettingsError, StorageError, UnguardedMainError
 from cotune.executors import Executor, make_executor
 from cotune.executors.base import Objective
 from cotune.trial import Trial
@@ -32,8 +32,9 @@ def run_study(
     A failed attempt (the objective raised, its process died, it ran past ``trial_timeout_s``)
     is run again up to ``retries`` times, then the trial fails with the last error. On
     KeyboardInterrupt the running trials are stopped where the executor can and queued again
-    (a re-run resumes them), and the interrupt propagates; a storage error stops the study the
-    same way, every finished trial already saved.
+    (a re-run resumes them), and the interrupt propagates; a storage error, or a script whose
+    trial subprocesses would start its study again (`cotune.UnguardedMainError`), stops the study
+    the same way, every finished trial already saved.
     """
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise SettingsError(f"retries must be an int >= 0, got {retries!r}")
@@ -54,6 +55,8 @@ def run_study(
             for future in done:
                 trial = running.pop(future)
                 value = _outcome(future)
+                if isinstance(value, UnguardedMainError):
+                    raise value  # no trial can run until the script is fixed
                 if isinstance(value, Exception) and study.record_failed_attempt(trial, value) <= retries:
                     logger.warning("trial %d failed (%s); running it again", trial.number, _first_line(value))
                     running[runner.submit(objective, trial.config, trial.budget)] = trial
@@ -64,6 +67,10 @@ def run_study(
         cancel = False
     except KeyboardInterrupt as err:
         runner.shutdown(cancel=True)  # stop the trials first, so none finishes after being queued again
+        _stop(study, err)
+        raise
+    except UnguardedMainError as err:
+        runner.shutdown(cancel=True)
         _stop(study, err)
         raise
     except StorageError as err:
@@ -93,7 +100,8 @@ def _stop(study: Study, err: BaseException) -> None:
     except StorageError:
         logger.warning("could not queue the running trials again; a re-run still resumes them")
         return
-    reason = "interrupted" if isinstance(err, KeyboardInterrupt) else f"storage failed ({err})"
+    reason = ("interrupted" if isinstance(err, KeyboardInterrupt) else f"storage failed ({err})"
+              if isinstance(err, StorageError) else f"stopped ({_first_line(err)})")
     logger.warning("%s: %d running trial(s) stopped; every finished trial is saved, re-run to resume", reason, stopped)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from cotune.exceptions import CotuneError, StorageError, StudyBusyError, StudyMismatchError, TrialStateError
 from cotune.executors import Executor
+from cotune.isolation import refuse_unguarded_start
 from cotune.methods import make_method
 from cotune.methods.base import History
 from cotune.settings import StudySettings
@@ -56,6 +57,7 @@ class Study:
         storage: str | Path | Storage | None = None,
         study_name: str = "cotune",
     ) -> None:
+        refuse_unguarded_start()
         self.settings = StudySettings(
             method=method, total_budget=total_budget, full_budget=full_budget, small_budget=small_budget,
             n_init=n_init, n_confirm=n_confirm, seed=seed, budget_unit=budget_unit, kernel=kernel,

@@ -1,4 +1,5 @@
-"""Trials in fresh local processes, one per worker slot: a GPU each (``CUDA_VISIBLE_DEVICES``) or a share of the CPUs."""
+"""Trials in local worker processes, one per slot, reused from trial to trial: a GPU each
+(``CUDA_VISIBLE_DEVICES``) or a share of the CPUs."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from cotune.exceptions import SettingsError
 from cotune.executors.base import Executor, Objective, call_objective
-from cotune.isolation import call_in_subprocess
+from cotune.isolation import WorkerProcess
 
 
 def visible_gpus() -> list[str]:
@@ -24,9 +25,11 @@ def visible_gpus() -> list[str]:
 
 
 class ProcessExecutor(Executor):
-    """Runs each trial in a fresh ``spawn`` process on one of ``n_workers`` slots of this machine.
+    """Runs each trial in the ``spawn`` worker process of one of ``n_workers`` slots of this machine.
 
-    With GPUs (``devices``, default: the visible ones) slot ``i`` sees only ``devices[i % len]``
+    A slot's process runs one trial after another, so a short trial does not pay a Python start-up
+    (the training objective still trains each run in a fresh subprocess of its own); a worker
+    that crashes, is killed or runs past ``timeout_s`` is replaced by a new one. With GPUs (``devices``, default: the visible ones) slot ``i`` sees only ``devices[i % len]``
     through ``CUDA_VISIBLE_DEVICES``, so ``n_workers = len(devices)`` runs one trial per GPU;
     without, each slot gets ``cpu_count // n_workers`` threads (``OMP_NUM_THREADS``). A trial
     that crashes or is killed fails with `cotune.WorkerLostError`, one that runs past
@@ -43,6 +46,7 @@ class ProcessExecutor(Executor):
         self._slots: queue.Queue[int] = queue.Queue()
         for slot in range(n_workers):
             self._slots.put(slot)
+        self._workers: dict[int, WorkerProcess] = {}
 
     def start(self, objective: Objective) -> None:
         try:
@@ -68,9 +72,18 @@ class ProcessExecutor(Executor):
     def run(self, objective: Objective, config: Any, budget: float) -> Any:
         slot = self._slots.get()
         try:
-            return call_in_subprocess(
-                call_objective, (objective, config, budget), timeout_s=self.timeout_s, env=self.slot_env(slot),
-                cancel=self._cancel, timeout_hint="raise trial_timeout_s or lower the budget",
-            )
+            worker = self._workers.get(slot)
+            if worker is None or not worker.alive:
+                if worker is not None:
+                    worker.close()
+                worker = self._workers[slot] = WorkerProcess(env=self.slot_env(slot))
+            return worker.call(call_objective, (objective, config, budget), timeout_s=self.timeout_s,
+                               cancel=self._cancel, timeout_hint="raise trial_timeout_s or lower the budget")
         finally:
             self._slots.put(slot)
+
+    def shutdown(self, *, cancel: bool = False) -> None:
+        super().shutdown(cancel=cancel)
+        workers, self._workers = self._workers, {}
+        for worker in workers.values():
+            worker.close()

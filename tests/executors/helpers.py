@@ -65,6 +65,20 @@ class Logged:
         })
 
 
+def _pid() -> int:
+    return os.getpid()
+
+
+@dataclasses.dataclass
+class Nested:
+    """Scores after running a function in a subprocess of its own (as the training objective does)."""
+
+    def __call__(self, config: cotune.Config, budget: float) -> cotune.Result:
+        from cotune.isolation import call_in_subprocess
+
+        return cotune.Result(score=score(config), info={"outer": os.getpid(), "inner": call_in_subprocess(_pid)})
+
+
 def counts(log: str, kind: str) -> dict[str, int]:
     """How many ``kind`` ("start" or "done") lines each configuration-and-budget key has."""
     out: dict[str, int] = {}

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import pytest
 
 import cotune
 from cotune.executors import InlineExecutor, ProcessExecutor, make_executor
 
-from .helpers import SPACE, Logged, counts
+from .helpers import SPACE, Logged, Nested, counts
+
+ROOT = Path(__file__).resolve().parents[2]
 
 BUDGETS = dict(total_budget=600, full_budget=100, method="random")
 
@@ -31,7 +39,35 @@ def test_process_workers_get_one_gpu_each(tmp_path):
     assert all(t.state is cotune.TrialState.COMPLETE for t in result.trials)
     seen = {(t.info["worker"], t.info["gpu"]) for t in result.trials}
     assert seen == {("0", "5"), ("1", "7")}
-    assert len({t.info["pid"] for t in result.trials}) == len(result.trials)  # a fresh process per trial
+    by_slot = {}
+    for t in result.trials:
+        by_slot.setdefault(t.info["worker"], set()).add(t.info["pid"])
+    assert all(len(p) == 1 for p in by_slot.values())  # each slot's process runs one trial after another
+    assert len(set().union(*by_slot.values())) == 2
+
+
+def test_a_trial_in_a_worker_process_may_start_subprocesses_of_its_own():
+    result = cotune.optimize(Nested(), SPACE, executor="process", n_workers=2, **BUDGETS)
+    assert all(t.state is cotune.TrialState.COMPLETE for t in result.trials)
+    assert all(t.info["inner"] != t.info["outer"] for t in result.trials)
+
+
+def test_a_script_without_the_main_guard_stops_with_one_clear_error(tmp_path):
+    log = tmp_path / "log"
+    script = tmp_path / "unguarded.py"
+    script.write_text(textwrap.dedent(f"""
+        import cotune
+        from tests.executors.helpers import SPACE, Logged
+
+        cotune.optimize(Logged({str(log)!r}), SPACE, total_budget=600, full_budget=100, method="random",
+                        executor="process", n_workers=2)
+    """))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode != 0
+    assert "UnguardedMainError" in done.stderr and 'if __name__ == "__main__":' in done.stderr
+    assert done.stderr.count("Traceback (most recent call last)") == 1  # the driver's, not one per worker
+    assert not log.exists()  # no trial ran
 
 
 def test_process_executor_without_gpus_shares_the_cpus():
