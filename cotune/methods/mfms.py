@@ -20,7 +20,7 @@ from cotune.settings import StudySettings
 from cotune.space.design import initial_design, random_encoded
 from cotune.space.search_space import Config, SearchSpace
 from cotune.surrogate.acquisition import AcquisitionOptions, CachedLogEI, fix_features, optimize_acquisition, with_pending
-from cotune.surrogate.gp import DTYPE, FittedGP, build_gp
+from cotune.surrogate.gp import DTYPE, FittedGP, GPFitter
 from cotune.trial import Role
 
 #: Budgets the search chooses from: geometric steps from the small budget to the full one.
@@ -50,7 +50,7 @@ class MFMSMethod(Method):
         b, B = settings.small_budget, settings.full_budget
         self.fidelities = [b * (B / b) ** (k / (FIDELITIES - 1)) for k in range(FIDELITIES)]
         self.options = AcquisitionOptions(kind="logei")
-        self._warm: dict[str, torch.Tensor] | None = None
+        self._fitter = GPFitter()
         self._attrs: dict[str, Any] = {}
 
     def z(self, budget: float) -> float:
@@ -94,9 +94,7 @@ class MFMSMethod(Method):
 
     def _fit(self, history: History) -> tuple[FittedGP, np.ndarray, np.ndarray]:
         X, y = self._observations(history)
-        gp = build_gp(X, y, np.zeros(len(y)), warm_start=self._warm)
-        self._warm = gp.hyperparameters()
-        return gp, X, y
+        return self._fitter.fit(X, y, np.zeros(len(y))), X, y
 
     def _ask_search(self, history: History, reserve: float) -> TrialRequest | None:
         s = self.settings

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import torch
 
 from cotune.space.blocks import Block, block_dims, block_space, join, other
 from cotune.space.search_space import Config, SearchSpace
@@ -16,29 +15,25 @@ from cotune.surrogate.acquisition import (
     optimize_acquisition,
     with_pending,
 )
-from cotune.surrogate.gp import FittedGP, build_gp
+from cotune.surrogate.gp import FittedGP, GPFitter
 
 logger = logging.getLogger(__name__)
 
 
 class Proposer:
-    """Proposes configurations from observations; keeps the last hyperparameters as a warm start.
-
-    The warm start only speeds up fitting: hyperparameters are refitted by marginal likelihood at
-    every call, so a resumed study (cold start) makes the same kind of decisions.
-    """
+    """Proposes configurations from observations, its GP's hyperparameters refitted as the
+    observations grow (`cotune.surrogate.gp.GPFitter`)."""
 
     def __init__(self, space: SearchSpace, *, kernel: str = "matern", options: AcquisitionOptions | None = None):
         self.space = space
         self.kernel = kernel
         self.options = options or AcquisitionOptions()
-        self._warm: dict[str, torch.Tensor] | None = None
+        self._fitter = GPFitter(kernel=kernel)
         self.last_gp: FittedGP | None = None
 
     def fit(self, X: np.ndarray, y: np.ndarray, yvar: np.ndarray) -> FittedGP:
         """Fit the GP to ``n x d`` encoded points, ``n`` scores and ``n`` noise variances."""
-        gp = build_gp(X, y, yvar, kernel=self.kernel, warm_start=self._warm)
-        self._warm = gp.hyperparameters()
+        gp = self._fitter.fit(X, y, yvar)
         self.last_gp = gp
         return gp
 

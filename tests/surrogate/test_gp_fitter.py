@@ -1,0 +1,44 @@
+"""GPFitter: hyperparameters refitted as observations grow, the posterior always on every observation."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from cotune.surrogate.gp import ALWAYS_REFIT_BELOW, REFIT_GROWTH, GPFitter
+
+
+def _data(n: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    X = rng.random((n, 3))
+    return X, np.sin(4 * X[:, 0]) + X[:, 1] ** 2 + 0.01 * rng.normal(size=n)
+
+
+def _lengthscale(fitter: GPFitter) -> torch.Tensor:
+    return next(v for k, v in fitter.warm.items() if "lengthscale" in k and "prior" not in k)
+
+
+def test_hyperparameters_are_refitted_once_the_observations_grew_enough():
+    n = 2 * ALWAYS_REFIT_BELOW
+    X, y = _data(2 * n)
+    fitter = GPFitter()
+    before, _ = fitter.fit(X[:n], y[:n]).posterior_mean_std(X[n: n + 1])
+    first = _lengthscale(fitter).clone()
+    y_new = y.copy()
+    y_new[n] = 5.0  # an outlier the kept hyperparameters must still condition on
+    gp = fitter.fit(X[: n + 1], y_new[: n + 1])
+    assert torch.equal(_lengthscale(fitter), first)
+    mean, _ = gp.posterior_mean_std(X[n: n + 1])
+    assert mean[0] > before[0] + 0.3
+    grown = int(np.ceil(n * (1 + REFIT_GROWTH)))
+    fitter.fit(X[:grown], y[:grown])
+    assert not torch.equal(_lengthscale(fitter), first)
+
+
+def test_below_the_threshold_every_call_refits():
+    X, y = _data(ALWAYS_REFIT_BELOW)
+    fitter = GPFitter()
+    fitter.fit(X[:10], y[:10])
+    first = _lengthscale(fitter).clone()
+    fitter.fit(X[:11], y[:11])
+    assert not torch.equal(_lengthscale(fitter), first)
