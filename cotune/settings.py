@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any, Literal
 
-from cotune.exceptions import SettingsError
+from cotune.exceptions import CotuneWarning, SettingsError
 
 KERNELS = ("matern", "deep")
 ACQUISITIONS = ("ucb", "logei")
@@ -84,5 +85,11 @@ class StudySettings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StudySettings:
-        """Rebuild settings from `StudySettings.to_dict` output."""
-        return cls(**data)
+        """Rebuild settings from `StudySettings.to_dict` output; a setting this version does not
+        know (stored by a newer one) is dropped with a warning, a missing one takes its default."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            warnings.warn(f"study settings {', '.join(unknown)} are unknown to this cotune and ignored "
+                          "(stored by a newer version?)", CotuneWarning, stacklevel=2)
+        return cls(**{k: v for k, v in data.items() if k in known})

@@ -8,12 +8,15 @@ Contract:
     - ``None`` as the URL keeps everything in memory (lost when the process ends).
     - A study has at most one driver, the process that asks for its trials, recorded as its
       host and process id (`claim_driver`).
+    - A database made by an older cotune is upgraded step by step when opened (`_UPGRADES`);
+      every study records the cotune that created it (attribute ``created_with``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -23,9 +26,12 @@ from typing import Any
 
 from cotune.exceptions import StorageError
 from cotune.space.search_space import Config
-from cotune.trial import Role, Trial, TrialState
+from cotune.trial import Role, Trial, TrialState, finite_curve
 
-SCHEMA_VERSION = 1
+#: Version of the tables and of what they hold; an older database is upgraded on open (`_UPGRADES`).
+SCHEMA_VERSION = 2
+
+logger = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS version_info (version INTEGER NOT NULL);
@@ -67,6 +73,29 @@ CREATE TABLE IF NOT EXISTS study_attrs (
     PRIMARY KEY (study_id, key)
 );
 """
+
+
+def _drop_non_finite_curve_points(conn: sqlite3.Connection) -> None:
+    """1 -> 2: drop curve points with a non-finite score or budget (stored before `Study.tell`
+    dropped them; they would stop every method's `ask`), and stamp the studies' origin."""
+    rows = conn.execute("SELECT study_id, number, curve FROM trials").fetchall()
+    for study_id, number, text in rows:
+        kept, dropped = finite_curve(json.loads(text))
+        if dropped:
+            conn.execute("UPDATE trials SET curve = ? WHERE study_id = ? AND number = ?",
+                         (json.dumps({repr(b): v for b, v in kept.items()}), study_id, number))
+    conn.execute("INSERT OR IGNORE INTO study_attrs (study_id, key, value) SELECT id, 'created_with', ? FROM studies",
+                 (json.dumps("cotune 0.1.0 or earlier"),))
+
+
+#: ``version: step`` upgrades a database from ``version`` to ``version + 1``, in one transaction.
+_UPGRADES: dict[int, Callable[[sqlite3.Connection], None]] = {1: _drop_non_finite_curve_points}
+
+
+def _version() -> str:
+    from cotune import __version__
+
+    return __version__
 
 
 def _path_from_url(url: str | Path) -> str:
@@ -140,6 +169,12 @@ class Storage:
                     f"the study database {self.url!r} has schema version {row[0]}, newer than this cotune "
                     f"understands ({SCHEMA_VERSION}); upgrade cotune with `pip install -U cotune`"
                 )
+            elif row[0] < SCHEMA_VERSION:
+                for version in range(row[0], SCHEMA_VERSION):
+                    _UPGRADES[version](conn)
+                conn.execute("UPDATE version_info SET version = ?", (SCHEMA_VERSION,))
+                logger.info("upgraded the study database %r from schema version %d to %d",
+                            self.url, row[0], SCHEMA_VERSION)
 
     def close(self) -> None:
         """Close the connection."""
@@ -167,6 +202,8 @@ class Storage:
                 )
             except sqlite3.IntegrityError:
                 raise StorageError(f"a study named {name!r} already exists in {self.url!r}") from None
+            conn.execute("INSERT INTO study_attrs (study_id, key, value) VALUES (?, 'created_with', ?)",
+                         (cur.lastrowid, json.dumps(f"cotune {_version()}")))
             return int(cur.lastrowid)
 
     def study_names(self) -> list[str]:

@@ -21,7 +21,7 @@ from cotune.methods.base import History
 from cotune.settings import StudySettings
 from cotune.space.search_space import SearchSpace
 from cotune.storage import Storage
-from cotune.trial import Result, Role, Trial, TrialState
+from cotune.trial import Result, Role, Trial, TrialState, finite_curve
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,9 @@ class Study:
                 f"study {self.study_name!r} in {self.storage.url!r} was created with another search space "
                 f"({stored_space}); use a new storage file or study_name, or the original space"
             )
-        diff = {k: (stored_settings.get(k), v) for k, v in _jsonable(settings).items() if stored_settings.get(k) != v}
+        # a setting a later cotune added is not in an older study: it takes its default there
+        diff = {k: (stored_settings[k], v) for k, v in _jsonable(settings).items()
+                if k in stored_settings and stored_settings[k] != v}
         if diff:
             changes = ", ".join(f"{k}: stored {old!r}, given {new!r}" for k, (old, new) in diff.items())
             raise StudyMismatchError(
@@ -143,16 +145,8 @@ class Study:
     # ------------------------------------------------------------------ views
     @property
     def trials(self) -> list[Trial]:
-        """Every trial, by number.
-
-        Curve points with a non-finite score or budget are left out: `tell` drops them, but a
-        study saved before it did may still hold some, and they would stop every method's `ask`.
-        """
-        trials = []
-        for trial in self.storage.get_trials(self._study_id):
-            curve, dropped = _finite_curve(trial.curve)
-            trials.append(dataclasses.replace(trial, curve=curve) if dropped else trial)
-        return trials
+        """Every trial, by number."""
+        return self.storage.get_trials(self._study_id)
 
     def history(self) -> History:
         """Read-only view of the trials for methods."""
@@ -237,7 +231,7 @@ class Study:
         else:
             result = value
             score = float(result.score)
-            curve, dropped = _finite_curve(result.curve or {})
+            curve, dropped = finite_curve(result.curve or {})
             if dropped:
                 logger.warning("trial %d: dropped curve points at budgets %s (a non-finite score, or a budget "
                                "that is not a finite positive number); kept %d point(s)", number,
@@ -316,22 +310,6 @@ def _as_score(value: Any) -> float:
         raise CotuneError(
             f"the objective must return a number or cotune.Result, got {type(value).__name__}: {value!r}"
         ) from None
-
-
-def _finite_curve(curve: Any) -> tuple[dict[float, float], list[float]]:
-    """The points of ``curve`` with a finite positive budget and a finite score, and the budgets dropped.
-
-    A NaN or inf point would reach the predictor's training pairs and make every later `ask` raise.
-    """
-    kept: dict[float, float] = {}
-    dropped: list[float] = []
-    for budget, score in curve.items():
-        b, s = float(budget), float(score)
-        if math.isfinite(b) and b > 0 and math.isfinite(s):
-            kept[b] = s
-        else:
-            dropped.append(b)
-    return kept, dropped
 
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:

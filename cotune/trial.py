@@ -114,3 +114,19 @@ def incumbents(trials: Sequence[Trial], full_budget: float) -> list[tuple[float,
                 best = trial
         out.append((spent, best))
     return out
+
+
+def finite_curve(curve: Any) -> tuple[dict[float, float], list[float]]:
+    """The points of ``curve`` with a finite positive budget and a finite score, and the budgets dropped.
+
+    A NaN or inf point would reach the predictor's training pairs and make every later `ask` raise.
+    """
+    kept: dict[float, float] = {}
+    dropped: list[float] = []
+    for budget, score in curve.items():
+        b, s = float(budget), float(score)
+        if math.isfinite(b) and b > 0 and math.isfinite(s):
+            kept[b] = s
+        else:
+            dropped.append(b)
+    return kept, dropped

@@ -53,22 +53,3 @@ def test_a_curve_of_only_non_finite_points_is_stored_empty(space):
     study = cotune.Study(space, method="random", total_budget=300, full_budget=100)
     done = study.tell(study.ask(), cotune.Result(score=0.3, curve={5.0: math.nan}))
     assert done.state is cotune.TrialState.COMPLETE and done.curve == {}
-
-
-def test_a_study_stored_with_non_finite_curve_points_resumes(space, tmp_path):
-    """Studies saved before curves were checked may hold NaN points; methods never see them."""
-    db = tmp_path / "study.db"
-    study = cotune.Study(space, method="jobs", seed=0, storage=db, **BUDGETS)
-    for _ in range(3):
-        trial = study.ask()
-        score = _score(trial.config)
-        # what `tell` stored before it dropped non-finite points
-        study.storage.update_trial(study._study_id, trial.number, state=cotune.TrialState.COMPLETE, score=score,
-                                   cost=trial.budget, curve={10.0: math.nan, 100.0: score})
-    study.release()
-    study.storage.close()
-
-    resumed = cotune.Study.load(db)
-    assert all(t.curve == {100.0: t.score} for t in resumed.trials)
-    trial = resumed.ask()  # raised PredictorInputError on every resume before
-    assert trial is not None

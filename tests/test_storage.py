@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import math
+import shutil
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -133,3 +137,48 @@ def test_opening_a_study_to_inspect_it_leaves_running_trials_alone(space, tmp_pa
     assert inspector.trials[0].state is cotune.TrialState.RUNNING and inspector.best is None
     runner.tell(trial, 0.5)  # the running process can still finish its trial
     assert inspector.best.score == 0.5
+
+
+ASSET = Path(__file__).parent / "assets" / "study-0.1.0.db"
+
+
+def _old_study(tmp_path: Path) -> Path:
+    """A copy of a jobs study made by cotune 0.1.0 (schema 1), stopped after 8 of its trials, one
+    of them with a NaN curve point as that version stored them."""
+    db = tmp_path / "old.db"
+    shutil.copy(ASSET, db)
+    return db
+
+
+def test_a_study_made_by_cotune_0_1_0_opens_resumes_and_finishes(space, objective, tmp_path):
+    db = _old_study(tmp_path)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT version FROM version_info").fetchone() == (1,)
+        before = conn.execute("SELECT number, config, budget, score FROM trials ORDER BY number").fetchall()
+    result = cotune.optimize(objective, space, method="jobs", total_budget=1000, full_budget=100, small_budget=5,
+                             seed=0, storage=db)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT version FROM version_info").fetchone() == (SCHEMA_VERSION,)
+        after = conn.execute("SELECT number, config, budget, score FROM trials ORDER BY number").fetchall()
+    assert after[: len(before)] == before and len(after) > len(before)  # kept, then continued
+    assert result.best is not None and result.spent == pytest.approx(1000)
+    assert all(math.isfinite(s) for t in result.trials for s in t.curve.values())  # the NaN point is gone
+    assert cotune.Study.load(db).attributes["created_with"] == "cotune 0.1.0 or earlier"
+
+
+def test_a_new_study_records_the_cotune_that_made_it(space, tmp_path):
+    study = cotune.Study(space, method="random", storage=tmp_path / "new.db", **BUDGETS)
+    assert study.attributes["created_with"] == f"cotune {cotune.__version__}"
+
+
+def test_a_setting_added_later_takes_its_default_and_an_unknown_one_is_dropped(space, tmp_path):
+    db = _old_study(tmp_path)
+    with sqlite3.connect(db) as conn:
+        settings = json.loads(conn.execute("SELECT settings FROM studies").fetchone()[0])
+        del settings["acquisition"]  # as if this setting came after the study was made
+        settings["a_future_setting"] = 3
+        conn.execute("UPDATE studies SET settings = ?", (json.dumps(settings),))
+    with pytest.warns(cotune.CotuneWarning, match="a_future_setting"):
+        study = cotune.Study.load(db)
+    assert study.settings.acquisition == "ucb" and len(study.trials) == 8
+    cotune.Study(space, method="jobs", total_budget=1000, full_budget=100, small_budget=5, seed=0, storage=db)
