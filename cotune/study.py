@@ -10,16 +10,19 @@ import os
 import socket
 import time
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cotune.exceptions import CotuneError, StorageError, StudyBusyError, StudyMismatchError, TrialStateError
+from cotune.exceptions import (
+    CotuneError, SettingsError, StorageError, StudyBusyError, StudyMismatchError, TrialStateError,
+)
 from cotune.executors import Executor
 from cotune.isolation import refuse_unguarded_start
 from cotune.methods import make_method
 from cotune.methods.base import History
 from cotune.settings import StudySettings
-from cotune.space.search_space import SearchSpace
+from cotune.space.search_space import Config, SearchSpace
 from cotune.storage import Storage
 from cotune.trial import Result, Role, Trial, TrialState, finite_curve
 
@@ -176,6 +179,33 @@ class Study:
         return self.storage.get_attrs(self._study_id)
 
     # ------------------------------------------------------------------ ask / tell
+    def enqueue(self, config: Config | Mapping[str, Any], *, budget: float | None = None) -> Trial:
+        """Queue a configuration of one's own, trained (at the full budget unless ``budget``) before
+        the method's next proposal; it counts against the budget and every method sees its result.
+
+        ``config`` may be a mapping with ``mixture`` and ``params``, either left out in part: the
+        baseline's values fill in. Queueing a configuration already queued or run at that budget
+        returns that trial (so re-running a script or study file queues nothing twice).
+
+        Raises:
+            SpaceError: the configuration is not in the space.
+            SettingsError: the run does not fit in the budget left.
+        """
+        if not isinstance(config, Config):
+            base = self.space.default_config()
+            mixture = base.mixture if config.get("mixture") is None else dict(config["mixture"])
+            config = Config(mixture, {**base.params, **dict(config.get("params") or {})})
+        config = self.space.validate(config)
+        budget = self.settings.full_budget if budget is None else float(budget)
+        history = self.history()
+        queued = next((t for t in history.trials if t.config == config and t.budget == budget), None)
+        if queued is not None:
+            return queued
+        if not history.fits(budget):
+            raise SettingsError(f"a run of budget {budget:g} does not fit in the {history.remaining:g} of the study's "
+                                f"total budget ({self.settings.total_budget:g}) left")
+        return self.storage.create_trial(self._study_id, config, budget, Role.USER, TrialState.WAITING)
+
     def ask(self) -> Trial | None:
         """Start the next trial (a queued one first), or return None when the method is done.
 

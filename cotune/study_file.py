@@ -88,6 +88,13 @@ class ExecutionSection(_Strict):
         return InlineExecutor(self.n_workers)
 
 
+class QueuedConfig(_Strict):
+    """A configuration of one's own to train first (`cotune.Study.enqueue`): the baseline's values fill what is left out."""
+
+    mixture: dict[str, float] | None = None
+    params: dict[str, Any] = {}
+
+
 class StudyFile(_Strict):
     """The whole file."""
 
@@ -98,6 +105,7 @@ class StudyFile(_Strict):
     space: SpaceSection = SpaceSection()
     study: StudySection
     execution: ExecutionSection = ExecutionSection()
+    enqueue: list[QueuedConfig] = []
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +119,7 @@ class LoadedStudy:
     space: SpaceSection
     study: StudySection
     execution: ExecutionSection
+    enqueue: tuple[QueuedConfig, ...] = ()
 
 
 def _format(path: Path, err: pydantic.ValidationError) -> str:
@@ -202,6 +211,7 @@ def load_study_file(path: str | Path) -> LoadedStudy:
         space=parsed.space,
         study=study,
         execution=parsed.execution,
+        enqueue=tuple(parsed.enqueue),
     )
 
 
@@ -219,5 +229,7 @@ def run_study_file(path: str | Path, *, progress: bool = True):
     settings = loaded.study.model_dump()
     storage, name = settings.pop("storage"), settings.pop("study_name")
     study = Study(space, storage=storage, study_name=name, **settings)
+    for queued in loaded.enqueue:
+        study.enqueue(queued.model_dump())
     return study.optimize(objective, executor=loaded.execution.make_executor(), retries=loaded.execution.retries,
                           progress=progress)

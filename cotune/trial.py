@@ -32,6 +32,7 @@ class Role(str, enum.Enum):
     FULL = "full"  # a full-budget run that teaches the predictor and anchors the GP
     SHORT = "short"  # a short run whose full-budget score is predicted
     CONFIRM = "confirm"  # a full-budget run confirming a promising short-run configuration
+    USER = "user"  # a configuration the user queued (`Study.enqueue`), trained before the method's next proposal
 
 
 @dataclasses.dataclass(frozen=True)

@@ -131,3 +131,13 @@ def test_packaged_evaluation_path_follows_the_kind(tmp_path, kind, file):
             load_study_file(write(tmp_path, text))
         return
     assert load_study_file(write(tmp_path, text)).evaluation.path.endswith(file)
+
+
+def test_enqueue_lists_configurations_to_train_first(tmp_path):
+    text = VALID + "enqueue:\n  - {mixture: {a: 0.8, b: 0.2}, params: {lora_rank: 16}}\n  - {params: {lora_alpha: 64}}\n"
+    loaded = load_study_file(write(tmp_path, text))
+    assert [q.model_dump() for q in loaded.enqueue] == [
+        {"mixture": {"a": 0.8, "b": 0.2}, "params": {"lora_rank": 16}}, {"mixture": None, "params": {"lora_alpha": 64}},
+    ]
+    with pytest.raises(SettingsError, match="enqueue.0.mixtur"):
+        load_study_file(write(tmp_path, VALID + "enqueue:\n  - {mixtur: {a: 1.0}}\n"))

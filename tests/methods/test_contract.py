@@ -34,6 +34,18 @@ def test_same_seed_gives_the_same_trials(method, space, objective):
     assert [(t.config, t.budget) for t in a.trials] == [(t.config, t.budget) for t in b.trials]
 
 
+def test_enqueued_configurations_are_trained_first_counted_and_seen(method, space, objective):
+    study = cotune.Study(space, method=method, seed=0, **BUDGETS)
+    mine = study.enqueue({"mixture": {"wiki": 0.6, "code": 0.2, "math": 0.2}, "params": {"lora_rank": 16}})
+    assert mine.config.params["lora_dropout"] == space.default_config().params["lora_dropout"]
+    assert study.enqueue(mine.config).number == mine.number  # queued once
+    result = study.optimize(objective)
+    assert result.trials[0].config == mine.config and result.trials[0].role is Role.USER
+    assert sum(t.config == mine.config and t.budget == 100 for t in result.trials) == 1  # not proposed again
+    assert result.spent <= 700 + 100 and result.best is not None
+    assert result.best.score >= objective(mine.config, 100).score  # its score counts for the answer
+
+
 def test_failed_configurations_are_never_proposed_again(method, space):
     seen = []
 
