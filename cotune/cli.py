@@ -229,6 +229,50 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_table(sub: argparse._SubParsersAction) -> None:
+    helptext = "write every trial of a stored study as CSV (configuration, budget, score, curve, ...)"
+    p = sub.add_parser("export", help=helptext, description=helptext)
+    p.add_argument("storage", help="SQLite file of the study")
+    p.add_argument("--study-name", default=None, help="study in the file (default: its only or first study)")
+    p.add_argument("-o", "--output", default="trials.csv", help="CSV file to write (default trials.csv)")
+    p.set_defaults(func=_export)
+    helptext = "add trials run elsewhere (CSV as export writes it, or JSONL) to a stored study"
+    p = sub.add_parser("import", help=helptext, description=helptext + "; each is checked against the study's space, "
+                       "and a trial without a cost column costs the study nothing")
+    p.add_argument("storage", help="SQLite file of the study")
+    p.add_argument("file", help="CSV (columns budget, score, mixture.<domain>, params.<name>, optional curve and "
+                   "cost) or JSONL (one {mixture, params, budget, score, curve, cost} object per line)")
+    p.add_argument("--study-name", default=None, help="study in the file (default: its only or first study)")
+    p.set_defaults(func=_import)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from cotune.table import trial_rows, write_csv
+
+    study = _load(args)
+    try:
+        write_csv(trial_rows(study.trials, study.space), args.output)
+    except OSError as err:
+        raise SystemExit(f"cotune export: cannot write {args.output!r}: {err.strerror}") from err
+    print(f"{len(study.trials)} trials of study {study.study_name!r} written to {args.output}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from cotune.exceptions import SettingsError
+    from cotune.table import read_trials
+
+    study = _load(args)
+    try:
+        trials = read_trials(args.file, study.space)
+    except SettingsError as err:
+        raise SystemExit(f"cotune import: {err} (nothing was imported)") from None
+    for config, budget, result in trials:
+        study.add_trial(config, budget, result)
+    print(f"{len(trials)} trials imported into study {study.study_name!r} of {args.storage}")
+    return 0
+
+
 def _load(args: argparse.Namespace):
     from cotune.storage import Storage
     from cotune.study import Study
@@ -330,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench(sub)
     _add_inspect(sub)
     _add_report(sub)
+    _add_table(sub)
     return parser
 
 

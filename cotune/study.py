@@ -191,11 +191,7 @@ class Study:
             SpaceError: the configuration is not in the space.
             SettingsError: the run does not fit in the budget left.
         """
-        if not isinstance(config, Config):
-            base = self.space.default_config()
-            mixture = base.mixture if config.get("mixture") is None else dict(config["mixture"])
-            config = Config(mixture, {**base.params, **dict(config.get("params") or {})})
-        config = self.space.validate(config)
+        config = self.space.complete(config)
         budget = self.settings.full_budget if budget is None else float(budget)
         history = self.history()
         queued = next((t for t in history.trials if t.config == config and t.budget == budget), None)
@@ -205,6 +201,24 @@ class Study:
             raise SettingsError(f"a run of budget {budget:g} does not fit in the {history.remaining:g} of the study's "
                                 f"total budget ({self.settings.total_budget:g}) left")
         return self.storage.create_trial(self._study_id, config, budget, Role.USER, TrialState.WAITING)
+
+    def add_trial(self, config: Config | Mapping[str, Any], budget: float, value: float | Result) -> Trial:
+        """Record a trial run elsewhere (`cotune import`): its configuration (completed as in `enqueue`),
+        budget and result. It is charged the result's ``cost``, so give ``cost=0`` for a run this
+        study's budget should not pay for."""
+        config = self.space.complete(config)
+        trial = self.storage.create_trial(self._study_id, config, float(budget), Role.USER, TrialState.RUNNING)
+        return self.tell(trial, value)
+
+    def trials_dataframe(self) -> Any:
+        """Every trial as a pandas DataFrame (columns as `cotune export` writes them; needs pandas)."""
+        try:
+            import pandas as pd
+        except ImportError as err:
+            raise ImportError("Study.trials_dataframe needs pandas: pip install pandas") from err
+        from cotune.table import trial_rows
+
+        return pd.DataFrame(trial_rows(self.trials, self.space))
 
     def ask(self) -> Trial | None:
         """Start the next trial (a queued one first), or return None when the method is done.

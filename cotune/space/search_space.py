@@ -147,6 +147,15 @@ class SearchSpace:
         mixture = {d: 1.0 / n for d in self.domains}
         return Config(mixture, {name: p.default_value for name, p in self.params.items()})
 
+    def complete(self, config: Config | Mapping[str, Any]) -> Config:
+        """A configuration from a mapping with ``mixture`` and ``params`` that may leave either out in
+        part (the baseline's values fill in), validated (`validate`)."""
+        if not isinstance(config, Config):
+            base = self.default_config()
+            mixture = base.mixture if config.get("mixture") is None else dict(config["mixture"])
+            config = Config(mixture, {**base.params, **dict(config.get("params") or {})})
+        return self.validate(config)
+
     def validate(self, config: Config) -> Config:
         """Check a configuration against the space; return it with values of the exact types.
 
