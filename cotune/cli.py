@@ -181,6 +181,29 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
+def _add_train_best(sub: argparse._SubParsersAction) -> None:
+    helptext = "retrain the best configuration of a study file's study and save the adapter with a model card"
+    p = sub.add_parser("train-best", help=helptext, description=helptext + " (peft's save_pretrained: load it with "
+                       "PeftModel.from_pretrained)")
+    p.add_argument("file", help="the study file (its study must have a full run measured)")
+    p.add_argument("-o", "--output", required=True, help="folder for the adapter, the tokenizer and README.md")
+    p.add_argument("--budget", type=float, default=None, help="training budget (default: the study's full budget)")
+    p.set_defaults(func=_train_best)
+
+
+def _train_best(args: argparse.Namespace) -> int:
+    from cotune.exceptions import SettingsError
+    from cotune.study_file import train_best
+
+    try:
+        best, result = train_best(args.file, args.output, budget=args.budget)
+    except SettingsError as err:
+        raise SystemExit(f"cotune train-best: {err}") from None
+    print(f"trial {best.number}'s configuration (study score {best.score:.6g}) retrained: score {result.score:.6g}; "
+          f"adapter and model card in {args.output}")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -375,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inspect(sub)
     _add_report(sub)
     _add_table(sub)
+    _add_train_best(sub)
     return parser
 
 

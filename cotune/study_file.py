@@ -215,21 +215,72 @@ def load_study_file(path: str | Path) -> LoadedStudy:
     )
 
 
-def run_study_file(path: str | Path, *, progress: bool = True):
-    """Run (or resume) the study a file describes; returns its `OptimizeResult`."""
+def _open(loaded: LoadedStudy) -> tuple[Any, Any]:
+    """The training objective and the study (created or resumed) a loaded study file describes."""
     from cotune.space.lora import lora_space
     from cotune.study import Study
     from cotune.train.objective import TrainingObjective
 
-    loaded = load_study_file(path)
     objective = TrainingObjective(model=loaded.model, data=loaded.data, evaluation=loaded.evaluation,
                                   train=loaded.train)
     n_layers = objective.n_layers() if loaded.space.n_layers == "auto" else loaded.space.n_layers
     space = lora_space(objective.domains, n_layers, max_rank=loaded.space.max_rank, max_alpha=loaded.space.max_alpha)
     settings = loaded.study.model_dump()
     storage, name = settings.pop("storage"), settings.pop("study_name")
-    study = Study(space, storage=storage, study_name=name, **settings)
+    return objective, Study(space, storage=storage, study_name=name, **settings)
+
+
+def run_study_file(path: str | Path, *, progress: bool = True):
+    """Run (or resume) the study a file describes; returns its `OptimizeResult`."""
+    loaded = load_study_file(path)
+    objective, study = _open(loaded)
     for queued in loaded.enqueue:
         study.enqueue(queued.model_dump())
     return study.optimize(objective, executor=loaded.execution.make_executor(), retries=loaded.execution.retries,
                           progress=progress)
+
+
+def train_best(path: str | Path, folder: str | Path, *, budget: float | None = None) -> tuple[Any, Any]:
+    """Retrain the best configuration of the study a file describes (at the full budget unless
+    ``budget``) and save the adapter, the tokenizer and a model card to ``folder``.
+
+    Returns:
+        ``(the study's best trial, the retrain's Result)``.
+
+    Raises:
+        SettingsError: the study has no full run measured yet.
+    """
+    loaded = load_study_file(path)
+    objective, study = _open(loaded)
+    best = study.best
+    if best is None:
+        raise SettingsError(f"{path}: study {study.study_name!r} has no full run measured yet; run it first "
+                            "(cotune run)")
+    budget = study.settings.full_budget if budget is None else float(budget)
+    result = objective.train_and_save(best.config, budget, folder)
+    Path(folder, "README.md").write_text(_model_card(loaded, study, best, budget, result), encoding="utf-8")
+    return best, result
+
+
+def _model_card(loaded: LoadedStudy, study: Any, best: Any, budget: float, result: Any) -> str:
+    """A Hugging Face model card (YAML header for the Hub, then what was trained and measured)."""
+    import json
+
+    unit = study.settings.budget_unit
+    mixture = "\n".join(f"| {d} | {w:.4f} |" for d, w in best.config.mixture.items())
+    baseline = study.baseline
+    lines = [
+        "---", "library_name: peft", f"base_model: {loaded.model.name_or_path}", "tags: [cotune, lora]", "---", "",
+        f"# LoRA adapter chosen by cotune (study {study.study_name!r})", "",
+        f"Trained for {budget:g} {unit} with the best configuration study {study.study_name!r} in "
+        f"`{study.storage.url}` measured ({len(study.trials)} trials, method `{study.settings.method}`).", "",
+        "## Scores", "",
+        f"- this training run: **{result.score:.6g}** ({loaded.evaluation.kind} on `{loaded.evaluation.path}`)",
+        f"- the same configuration in the study (trial {best.number}, {best.budget:g} {unit}): {best.score:.6g}",
+    ]
+    if baseline is not None and baseline.score is not None:
+        lines.append(f"- the baseline (uniform mixture, default settings) in the study: {baseline.score:.6g}")
+    lines += ["", "## Training data mixture", "", "| domain | weight |", "|---|---|", mixture, "",
+              "## Settings", "", "```json", json.dumps(best.config.params, indent=2, sort_keys=True), "```", "",
+              "Load with `PeftModel.from_pretrained(base_model, this_folder)`.", ""]
+    return "\n".join(lines)

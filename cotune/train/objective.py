@@ -7,6 +7,7 @@ a failed trial with its text) and nothing of one trial can leak into the next.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -77,6 +78,12 @@ class TrainingObjective:
         return TrialSpec(model=self.model, data=self.data, evaluation=self.evaluation, train=self.train,
                          mixture=dict(config.mixture), params=dict(config.params), budget=float(budget))
 
+    def train_and_save(self, config: Config, budget: float, folder: str | Path) -> Result:
+        """Train ``config`` for ``budget`` as a trial does and save the adapter and tokenizer to
+        ``folder`` (peft's ``save_pretrained``; load with ``PeftModel.from_pretrained``)."""
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        return self._run(dataclasses.replace(self.spec(config, budget), save_to=str(folder)))
+
     def __call__(self, config: Config, budget: float) -> Result:
         """Train ``config`` for ``budget`` and return its score, cost and curve.
 
@@ -85,9 +92,11 @@ class TrainingObjective:
             TrialFailedError: The trial raised, crashed or timed out in its subprocess.
             TrainingDivergedError: (in-process only) the loss became NaN or infinite.
         """
+        return self._run(self.spec(config, budget))
+
+    def _run(self, spec: TrialSpec) -> Result:
         from cotune.trial import Result
 
-        spec = self.spec(config, budget)
         if self.in_process:
             out = run_trial(spec)
         else:

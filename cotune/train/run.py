@@ -43,6 +43,8 @@ class TrialSpec:
     mixture: Mapping[str, float]
     params: Mapping[str, Any]
     budget: float
+    #: A folder to save the trained adapter and the tokenizer to (peft's ``save_pretrained``), or None.
+    save_to: str | None = None
 
 
 def resolve_mixture(mixture: Mapping[str, float], domains: Mapping[str, str]) -> dict[str, float]:
@@ -128,5 +130,8 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
     score = result.curve[spec.budget]["score"]
     if not math.isfinite(score):
         raise TrainingError(f"the evaluation returned a non-finite score {score}; check the evaluation data")
+    if spec.save_to is not None:
+        model.save_pretrained(spec.save_to)
+        tokenizer.save_pretrained(spec.save_to)
     return {"score": score, "cost": result.spent, "curve": {b: m["score"] for b, m in result.curve.items()},
             "info": info}

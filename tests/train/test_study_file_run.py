@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from cotune.cli import main
 from cotune.study import Study
 
@@ -35,3 +37,43 @@ study: {{method: random, total_budget: 6, full_budget: 3, small_budget: 1, stora
     assert main(["best", str(tmp_path / "run.db")]) == 0
     best = json.loads(capsys.readouterr().out)
     assert best["peft_lora_config"]["r"] == study.best.config.params["lora_rank"]
+
+
+def test_train_best_saves_an_adapter_that_scores_what_its_card_says(tiny_model, data_files, tmp_path, capsys):
+    import re
+
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from cotune.train import EvalConfig
+    from cotune.train.evaluate import Evaluator
+
+    study_file = tmp_path / "study.yaml"
+    study_file.write_text(f"""
+model: {{name_or_path: {tiny_model}, device: cpu}}
+data: {{domains: {{alpha: {data_files['alpha']}, gamma: {data_files['gamma']}}}, n_examples: 16, max_length: 24}}
+evaluation: {{kind: loss, path: {data_files['alpha']}, batch_size: 8}}
+train: {{batch_size: 4, learning_rate: 1.0e-2, timeout_s: 300}}
+space: {{max_rank: 4}}
+study: {{method: random, total_budget: 4, full_budget: 2, small_budget: 1, storage: run.db}}
+""")
+    with pytest.raises(SystemExit, match="no full run measured yet"):
+        main(["train-best", str(study_file), "-o", str(tmp_path / "none")])
+    assert main(["run", str(study_file)]) == 0
+    out = tmp_path / "adapter"
+    assert main(["train-best", str(study_file), "-o", str(out)]) == 0
+    card = (out / "README.md").read_text()
+    best = Study.load(tmp_path / "run.db").best
+    assert "library_name: peft" in card and f"trial {best.number}" in card
+    assert all(f"| {d} | {w:.4f} |" in card for d, w in best.config.mixture.items())
+    carded = float(re.search(r"this training run: \*\*([0-9.eE+-]+)\*\*", card).group(1))
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model, torch_dtype=torch.float32)
+    model = PeftModel.from_pretrained(base, str(out)).eval()
+    assert model.peft_config["default"].r == best.config.params["lora_rank"]
+    tokenizer = AutoTokenizer.from_pretrained(str(out))
+    evaluator = Evaluator(EvalConfig(kind="loss", path=data_files["alpha"], batch_size=8), tokenizer, chat=False)
+    assert evaluator(model)["score"] == pytest.approx(carded, rel=1e-4)
+    with model.disable_adapter():
+        assert evaluator(model)["score"] != pytest.approx(carded, rel=1e-3)  # the adapter is what scores so
