@@ -16,7 +16,7 @@ def test_export_then_import_round_trips_every_finished_trial(space, objective, t
     source = cotune.Study(space, method="random", total_budget=300, full_budget=100, seed=0, storage=tmp_path / "a.db")
     source.optimize(objective)
     assert main(["export", str(tmp_path / "a.db"), "-o", str(tmp_path / "t.csv")]) == 0
-    target = cotune.Study(space, method="random", total_budget=500, full_budget=100, seed=1, storage=tmp_path / "b.db")
+    cotune.Study(space, method="random", total_budget=500, full_budget=100, seed=1, storage=tmp_path / "b.db")
     assert main(["import", str(tmp_path / "b.db"), str(tmp_path / "t.csv")]) == 0
     assert "3 trials imported" in capsys.readouterr().out
     imported = cotune.Study.load(tmp_path / "b.db").trials
