@@ -59,6 +59,7 @@ class Study:
         acquisition: str = "ucb",
         storage: str | Path | Storage | None = None,
         study_name: str = "cotune",
+        warm_start: Study | str | Path | None = None,
     ) -> None:
         refuse_unguarded_start()
         self.settings = StudySettings(
@@ -72,6 +73,18 @@ class Study:
         self._study_id = self._create_or_resume()
         self._driving = False
         self.method = make_method(self.settings.method, space, self.settings)
+        self.prior = self._prior(warm_start)
+
+    def _prior(self, warm_start: Study | str | Path | None) -> tuple[Trial, ...]:
+        """The completed trials of the study to start from, numbered below 0 (see `History.prior`)."""
+        if warm_start is None:
+            return ()
+        other = warm_start if isinstance(warm_start, Study) else Study.load(warm_start)
+        if other.space != self.space:
+            raise SettingsError(f"warm_start: study {other.study_name!r} has another search space ({other.space!r}); "
+                                "a warm start needs the same domains and parameters")
+        done = [t for t in other.trials if t.state is TrialState.COMPLETE]
+        return tuple(dataclasses.replace(t, number=i - len(done)) for i, t in enumerate(done))
 
     @classmethod
     def load(cls, storage: str | Path | Storage, study_name: str = "cotune") -> Study:
@@ -153,24 +166,28 @@ class Study:
 
     def history(self) -> History:
         """Read-only view of the trials for methods."""
-        return History(tuple(self.trials), self.settings.total_budget)
+        return History(tuple(self.trials), self.settings.total_budget, prior=self.prior)
 
     @property
     def spent(self) -> float:
         """Budget charged by finished trials."""
         return sum(t.charged for t in self.trials if t.state.finished)
 
+    def _measured(self) -> list[Trial]:
+        """This study's completed full runs (never the warm start's)."""
+        return History(tuple(self.trials), self.settings.total_budget).complete(self.settings.full_budget)
+
     @property
     def best(self) -> Trial | None:
         """The best trial measured at the full budget (never a prediction), or None yet."""
-        full = [t for t in self.history().complete(self.settings.full_budget) if t.score is not None]
+        full = [t for t in self._measured() if t.score is not None]
         return max(full, key=lambda t: t.score) if full else None
 
     @property
     def baseline(self) -> Trial | None:
         """The default configuration's full run, for comparison with `best`."""
         default = self.space.default_config()
-        full = [t for t in self.history().complete(self.settings.full_budget) if t.config == default]
+        full = [t for t in self._measured() if t.config == default]
         return full[0] if full else None
 
     @property

@@ -53,6 +53,8 @@ class StudySection(_Strict):
     acquisition: Literal["ucb", "logei"] = "ucb"
     storage: str = "cotune-study.db"
     study_name: str = "cotune"
+    warm_start: str | None = pydantic.Field(
+        None, description="SQLite file of an earlier study on the same space to learn from (its study 'cotune')")
 
 
 class ExecutionSection(_Strict):
@@ -202,7 +204,11 @@ def load_study_file(path: str | Path) -> LoadedStudy:
         raise SettingsError(f"{path}: train.budget_unit ({train['budget_unit']}) differs from study.budget_unit "
                             f"({parsed.study.budget_unit}); set it in study only")
     storage = Path(parsed.study.storage)
-    study = parsed.study.model_copy(update={"storage": str(storage if storage.is_absolute() else base / storage)})
+    paths = {"storage": str(storage if storage.is_absolute() else base / storage)}
+    if parsed.study.warm_start is not None:
+        warm = Path(parsed.study.warm_start)
+        paths["warm_start"] = str(warm if warm.is_absolute() else base / warm)
+    study = parsed.study.model_copy(update=paths)
     return LoadedStudy(
         model=model,
         data=_validate(path, "data", DataConfig, data),

@@ -32,6 +32,9 @@ def test_valid_file_resolves_paths_against_its_folder(tmp_path):
     assert loaded.study.storage == str(tmp_path / "s.db")
     assert loaded.train.small_budget == 2 and loaded.train.budget_unit == "steps"
     assert loaded.space.n_layers == "auto"
+    assert loaded.study.warm_start is None
+    warm = load_study_file(write(tmp_path, VALID.replace("storage: s.db", "storage: s.db, warm_start: old/a.db")))
+    assert warm.study.warm_start == str(tmp_path / "old" / "a.db")
 
 
 def test_jobs_full_runs_evaluate_on_the_short_budget_ladder_unless_told(tmp_path):

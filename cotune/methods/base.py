@@ -25,10 +25,16 @@ class TrialRequest:
 
 @dataclasses.dataclass(frozen=True)
 class History:
-    """Read-only view of a study's trials handed to a method."""
+    """Read-only view of a study's trials handed to a method.
+
+    ``prior`` holds the completed trials of another study this one starts from (a warm start),
+    numbered below 0: `complete` includes them, so methods learn from them, but they cost nothing,
+    are never pending, failed or used, and the answer is measured in this study.
+    """
 
     trials: tuple[Trial, ...]
     total_budget: float
+    prior: tuple[Trial, ...] = ()
 
     @property
     def committed(self) -> float:
@@ -50,9 +56,9 @@ class History:
         return [t for t in self.trials if not t.state.finished]
 
     def complete(self, budget: float | None = None) -> list[Trial]:
-        """Completed trials, optionally only those run at ``budget``."""
+        """Completed trials (the warm start's first), optionally only those run at ``budget``."""
         return [
-            t for t in self.trials
+            t for t in (*self.prior, *self.trials)
             if t.state is TrialState.COMPLETE and (budget is None or math.isclose(t.budget, budget, rel_tol=1e-9))
         ]
 

@@ -18,7 +18,7 @@ from cotune.methods.base import History, Method, TrialRequest, step_seed
 from cotune.methods.bo import BOMethod
 from cotune.settings import StudySettings
 from cotune.space.search_space import Config, SearchSpace
-from cotune.trial import Role, Trial
+from cotune.trial import Role, Trial, TrialState
 
 logger = logging.getLogger(__name__)
 
@@ -248,13 +248,15 @@ class JobsMethod(Method):
         n_full = sum(1 for t in history.trials if t.budget == s.full_budget)
         last = self.last_switch(history, pairs)
         if n_full <= last:
-            for trial in history.complete(s.full_budget):
+            own = [t for t in history.trials if t.state is TrialState.COMPLETE and t.budget == s.full_budget]
+            for trial in own:  # a warm start's full runs teach F only where their curves do
                 has_small = trial.score_at(s.small_budget) is not None or any(
                     t.config == trial.config and t.budget == s.small_budget for t in history.trials
                 )
                 if not has_small and history.fits(s.small_budget):
                     return TrialRequest(trial.config, s.small_budget, Role.SHORT), None
-            if len(pairs) >= max(MIN_PAIRS, self.n_init(history, pairs)):
+            # the baseline is measured in this study first, whatever a warm start holds
+            if n_full >= 1 and len(pairs) >= max(MIN_PAIRS, self.n_init(history, pairs)):
                 ladder = self.ladder_evidence(history, len(pairs))
                 budget = cheapest_paying({b: e for b, (e, _) in ladder.items()})
                 if budget is not None:

@@ -46,6 +46,17 @@ def test_enqueued_configurations_are_trained_first_counted_and_seen(method, spac
     assert result.best.score >= objective(mine.config, 100).score  # its score counts for the answer
 
 
+def test_a_warm_start_informs_the_method_but_costs_nothing_and_is_never_the_answer(method, space, objective):
+    earlier = cotune.optimize(objective, space, method="random", seed=5, total_budget=1500, full_budget=100,
+                              small_budget=10)
+    cold = cotune.optimize(objective, space, method=method, seed=0, **BUDGETS)
+    warm = cotune.optimize(objective, space, method=method, seed=0, warm_start=earlier.study, **BUDGETS)
+    assert warm.spent <= 700 + 100 and len(warm.study.prior) == 15
+    assert warm.best in warm.trials and warm.trials[0].config == space.default_config()
+    if method not in ("random", "hyperband"):  # every model-based method learns from the earlier runs
+        assert [(t.config, t.budget) for t in warm.trials] != [(t.config, t.budget) for t in cold.trials]
+
+
 def test_failed_configurations_are_never_proposed_again(method, space):
     seen = []
 
