@@ -406,11 +406,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cotune` command."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    from cotune.exceptions import StudyBusyError, StudyMismatchError
+    from cotune.exceptions import CotuneError
 
     try:
         return args.func(args)
-    except (StudyBusyError, StudyMismatchError) as err:  # a study that cannot be run now or with these settings
+    except CotuneError as err:  # bad input, a busy or mismatched study, a broken database: one message, no traceback
         raise SystemExit(f"cotune {args.command}: {err}") from None
 
 

@@ -124,21 +124,34 @@ class LoadedStudy:
     enqueue: tuple[QueuedConfig, ...] = ()
 
 
-def _format(path: Path, err: pydantic.ValidationError) -> str:
-    lines = [f"{path}: invalid study file"]
-    for item in err.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        lines.append(f"  {key}: {item['msg']}")
-    return "\n".join(lines)
-
-
-def _validate(path: Path, section: str, cls: type, values: dict[str, Any]) -> Any:
-    """Validate one section against a settings dataclass, unknown keys rejected."""
+def _validate(errors: list[str], section: str, cls: type, values: dict[str, Any]) -> Any:
+    """Validate one section against a settings dataclass, unknown keys rejected; problems are
+    appended to ``errors`` (one line each, with the key path) and None returned."""
     wrapper = pydantic.create_model(cls.__name__, __config__=pydantic.ConfigDict(extra="forbid"), **{section: (cls, ...)})
     try:
         return getattr(wrapper.model_validate({section: values}), section)
     except pydantic.ValidationError as err:
-        raise SettingsError(_format(path, err)) from None
+        errors.extend(_lines(err))
+        return None
+
+
+def _lines(err: pydantic.ValidationError) -> list[str]:
+    return [f"  {'.'.join(str(part) for part in item['loc']) or '(top level)'}: {item['msg']}" for item in err.errors()]
+
+
+def _check_study(errors: list[str], study: StudySection) -> None:
+    """The study section's settings as `cotune.Study` checks them, every mistake reported."""
+    from cotune.methods import METHODS
+    from cotune.settings import StudySettings
+
+    settings = study.model_dump(exclude={"storage", "study_name", "warm_start"})
+    if settings["method"] not in METHODS:
+        errors.append(f"  study.method: unknown method {settings['method']!r}; choose one of {', '.join(METHODS)}")
+        settings["method"] = "random"  # to check the rest
+    try:
+        StudySettings(**settings)
+    except SettingsError as err:
+        errors.append(f"  study: {err}")
 
 
 def load_study_file(path: str | Path) -> LoadedStudy:
@@ -160,7 +173,9 @@ def load_study_file(path: str | Path) -> LoadedStudy:
     try:
         parsed = StudyFile.model_validate(raw)
     except pydantic.ValidationError as err:
-        raise SettingsError(_format(path, err)) from None
+        raise SettingsError("\n".join([f"{path}: invalid study file", *_lines(err)])) from None
+    errors: list[str] = []
+    _check_study(errors, parsed.study)
     base = path.resolve().parent
     demo = None
     domains = parsed.data.get("domains")
@@ -174,22 +189,23 @@ def load_study_file(path: str | Path) -> LoadedStudy:
 
         model = smollm2_model_config()
     else:
-        model = _validate(path, "model", ModelConfig, parsed.model)
+        model = _validate(errors, "model", ModelConfig, parsed.model)
     data = dict(parsed.data)
     if domains == PACKAGED:
         data["domains"] = dict(demo.domains)
     elif isinstance(domains, dict):
         unknown = sorted(name for name, p in domains.items() if p == PACKAGED and name not in demo.domains)
         if unknown:
-            raise SettingsError(f"{path}: data.domains {unknown} are 'packaged' but not demo domains; "
-                                f"the demo builds {', '.join(demo.domains)}")
-        data["domains"] = {name: demo.domains[name] if p == PACKAGED else str(base / p) for name, p in domains.items()}
+            errors.append(f"  data.domains: {unknown} are 'packaged' but not demo domains; the demo builds "
+                          f"{', '.join(demo.domains)}")
+        data["domains"] = {name: demo.domains.get(name, "") if p == PACKAGED else str(base / p)
+                           for name, p in domains.items()}
     evaluation = dict(parsed.evaluation)
     if evaluation.get("path") == PACKAGED:
         if evaluation.get("kind") not in demo.eval_files:
-            raise SettingsError(f"{path}: evaluation.path 'packaged' holds the demo's questions, for kind "
-                                f"{', '.join(demo.eval_files)}; kind {evaluation.get('kind')!r} needs a path of its own")
-        evaluation["path"] = demo.eval_files[evaluation["kind"]]
+            errors.append(f"  evaluation.path: 'packaged' holds the demo's questions, for kind "
+                          f"{', '.join(demo.eval_files)}; kind {evaluation.get('kind')!r} needs a path of its own")
+        evaluation["path"] = demo.eval_files.get(evaluation.get("kind"), "")
     elif isinstance(evaluation.get("path"), str):
         evaluation["path"] = str(base / evaluation["path"])
     train = dict(parsed.train)
@@ -201,19 +217,21 @@ def load_study_file(path: str | Path) -> LoadedStudy:
         train.setdefault("eval_budgets", ladder[1:])
     train.setdefault("seed", parsed.study.seed)
     if train["budget_unit"] != parsed.study.budget_unit:
-        raise SettingsError(f"{path}: train.budget_unit ({train['budget_unit']}) differs from study.budget_unit "
-                            f"({parsed.study.budget_unit}); set it in study only")
+        errors.append(f"  train.budget_unit: {train['budget_unit']} differs from study.budget_unit "
+                      f"({parsed.study.budget_unit}); set it in study only")
     storage = Path(parsed.study.storage)
     paths = {"storage": str(storage if storage.is_absolute() else base / storage)}
     if parsed.study.warm_start is not None:
         warm = Path(parsed.study.warm_start)
         paths["warm_start"] = str(warm if warm.is_absolute() else base / warm)
     study = parsed.study.model_copy(update=paths)
+    sections = {name: _validate(errors, name, cls, values) for name, cls, values in
+                (("data", DataConfig, data), ("evaluation", EvalConfig, evaluation), ("train", TrainConfig, train))}
+    if errors:
+        raise SettingsError("\n".join([f"{path}: invalid study file", *errors]))
     return LoadedStudy(
         model=model,
-        data=_validate(path, "data", DataConfig, data),
-        evaluation=_validate(path, "evaluation", EvalConfig, evaluation),
-        train=_validate(path, "train", TrainConfig, train),
+        **sections,
         space=parsed.space,
         study=study,
         execution=parsed.execution,

@@ -138,3 +138,40 @@ def test_study_load_rebuilds_space_and_settings(tmp_path, space):
     assert loaded.space == space and loaded.settings.seed == 4
     with pytest.raises(cotune.StorageError, match="no study named 'y'.*studies there: x"):
         cotune.Study.load(db, "y")
+
+
+BAD_STUDY_FILE = """
+model: {name_or_path: /no/such/model}
+data: {domains: {a: a.jsonl}}
+evaluation: {kind: multiple_choise, path: eval.jsonl}
+study: {method: jobz, total_budget: 100, full_budget: 10, small_budget: 20}
+"""
+
+
+def test_a_study_file_reports_all_its_mistakes_at_once(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD_STUDY_FILE)
+    with pytest.raises(SystemExit) as info:
+        main(["run", str(path)])
+    message = str(info.value)
+    assert "study.method: unknown method 'jobz'" in message
+    assert "small_budget (20.0) must be smaller than full_budget (10.0)" in message
+    assert "evaluation.kind" in message
+
+
+@pytest.mark.parametrize("command", [
+    ["status", "{junk}"], ["best", "{junk}"], ["report", "{junk}", "-o", "{tmp}/r.html"], ["export", "{junk}"],
+    ["import", "{junk}", "{tmp}/runs.jsonl"], ["run", "{tmp}/missing-domain.yaml"], ["run", "{tmp}/nope.yaml"],
+    ["train-best", "{tmp}/missing-domain.yaml", "-o", "{tmp}/out"], ["status", "{tmp}/nothing.db"],
+])
+def test_every_command_turns_bad_input_into_one_line_and_a_non_zero_exit(tmp_path, command, capsys):
+    (tmp_path / "junk.db").write_text("this is not a database " * 100)
+    (tmp_path / "missing-domain.yaml").write_text(
+        "model: packaged\ndata: {domains: {a: no-such.jsonl}}\nevaluation: {kind: loss, path: no-such.jsonl}\n"
+        "study: {method: random, total_budget: 4, full_budget: 2, storage: s.db}\n")
+    argv = [part.format(junk=tmp_path / "junk.db", tmp=tmp_path) for part in command]
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code not in (0, None)
+    text = str(info.value.code) + capsys.readouterr().err
+    assert text.startswith(f"cotune {argv[0]}: ") and "Traceback" not in text

@@ -119,7 +119,7 @@ def test_packaged_domains_one_by_one_beside_own_files(tmp_path):
     assert list(loaded.data.domains) == ["games", "countries", "b"]
     assert loaded.data.domains["games"].endswith("games.jsonl") and Path(loaded.data.domains["games"]).is_file()
     assert loaded.data.domains["b"] == str(tmp_path / "sub" / "b.jsonl")
-    with pytest.raises(SettingsError, match=r"data.domains \['chess'\] are 'packaged' but not demo domains"):
+    with pytest.raises(SettingsError, match=r"data.domains: \['chess'\] are 'packaged' but not demo domains"):
         load_study_file(write(tmp_path, VALID.replace("{a: a.jsonl, b: sub/b.jsonl}", "{chess: packaged}")))
 
 
