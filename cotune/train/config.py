@@ -45,11 +45,15 @@ def _check_choice(owner: str, name: str, value: Any, choices: tuple[str, ...]) -
 class ModelConfig:
     """Which base model to fine-tune and where to run it.
 
-    Only local files are read: a directory, a ``.gguf`` file inside one, or a hub id already in
-    the local Hugging Face cache. GGUF models are dequantised once and cached as safetensors.
+    A local directory (a ``.gguf`` file inside one), or a Hugging Face model id, resolved through
+    the Hugging Face cache and downloaded when not cached unless offline (``offline`` or
+    ``HF_HUB_OFFLINE=1``). GGUF models are dequantised once and cached as safetensors.
     """
 
-    name_or_path: str = dataclasses.field(metadata=_help("local model directory, or a hub id already in the local cache"))
+    name_or_path: str = dataclasses.field(metadata=_help("local model directory, or a Hugging Face model id"))
+    revision: str | None = dataclasses.field(default=None, metadata=_help("hub model: branch, tag or commit (default main)"))
+    offline: bool = dataclasses.field(
+        default=False, metadata=_help("hub model: use the local Hugging Face cache only (as HF_HUB_OFFLINE=1 does)"))
     gguf_file: str | None = dataclasses.field(default=None, metadata=_help("GGUF file name inside name_or_path"))
     cache_dir: str | None = dataclasses.field(
         default=None, metadata=_help("folder for the dequantised safetensors copy (default $COTUNE_CACHE or ~/.cache/cotune)")

@@ -13,6 +13,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -112,15 +113,53 @@ def _dequantise() -> dict[str, Any]:
     return {"quantization_config": GgufConfig(dequantize=True)}
 
 
+#: A Hugging Face model id: ``name`` or ``org/name``.
+_HUB_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")
+#: Files a model download leaves out: other frameworks' weights and exports.
+_NOT_DOWNLOADED = ["*.onnx", "*.h5", "*.msgpack", "*.ot", "*.tflite", "onnx/*", "original/*", "*.gguf"]
+
+
+def resolve_model_dir(config: ModelConfig) -> str:
+    """The local folder of the model: ``name_or_path`` itself when it exists, else the snapshot of
+    a Hugging Face model id in the Hugging Face cache, downloaded first unless offline."""
+    path = Path(config.name_or_path).expanduser()
+    if path.exists():
+        return str(path)
+    if not _HUB_ID.fullmatch(config.name_or_path):
+        raise TrainingConfigError(f"model {config.name_or_path!r} is neither a local folder nor a Hugging Face model id "
+                                  "(org/name); check ModelConfig.name_or_path")
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    offline = config.offline or constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true")
+    ignore = None if config.gguf_file is not None else _NOT_DOWNLOADED
+    try:  # the cached snapshot when there is one: every trial resolves the model, and needs no network then
+        return snapshot_download(config.name_or_path, revision=config.revision, local_files_only=True,
+                                 ignore_patterns=ignore)
+    except LocalEntryNotFoundError as err:
+        if offline:
+            raise TrainingConfigError(
+                f"model {config.name_or_path!r} is not in the Hugging Face cache and offline mode is on "
+                f"(ModelConfig.offline or HF_HUB_OFFLINE=1): download it once with `hf download {config.name_or_path}` "
+                "or run online") from err
+    logger.info("downloading %s from the Hugging Face hub into its cache", config.name_or_path)
+    try:
+        return snapshot_download(config.name_or_path, revision=config.revision, ignore_patterns=ignore)
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as err:
+        raise TrainingConfigError(f"cannot download model {config.name_or_path!r} from the Hugging Face hub: {err}") from err
+
+
 def prepare_base(config: ModelConfig) -> str:
-    """A local directory or cached hub id holding plain weights; dequantises a GGUF model once.
+    """A local directory holding plain weights (a hub model resolved through the Hugging Face
+    cache, `resolve_model_dir`); dequantises a GGUF model once.
 
     The dequantised copy is written to a temporary folder and renamed into place, under a file
     lock, so concurrent trials neither redo nor read a half-written copy.
     """
+    folder = resolve_model_dir(config)
     if config.gguf_file is None:
-        return config.name_or_path
-    gguf_path = Path(config.name_or_path).expanduser() / config.gguf_file
+        return folder
+    gguf_path = Path(folder) / config.gguf_file
     if not gguf_path.is_file():
         raise TrainingConfigError(f"GGUF file {str(gguf_path)!r} does not exist; check ModelConfig.name_or_path and gguf_file")
     target = _gguf_cache_dir(config, gguf_path)
@@ -163,8 +202,8 @@ def load_model(config: ModelConfig, base: str | None = None) -> tuple[torch.nn.M
         model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype, **kwargs)
     except OSError as err:
         raise TrainingConfigError(
-            f"cannot load model {base!r} from local files ({err}); cotune never downloads: point "
-            "ModelConfig.name_or_path at a local directory or a model already in the Hugging Face cache"
+            f"cannot load model {base!r} ({err}); check that ModelConfig.name_or_path is a folder (or a hub "
+            "model) with a transformers config, weights and a tokenizer"
         ) from err
     model.to(device)
     if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
