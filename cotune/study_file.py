@@ -139,6 +139,19 @@ def _lines(err: pydantic.ValidationError) -> list[str]:
     return [f"  {'.'.join(str(part) for part in item['loc']) or '(top level)'}: {item['msg']}" for item in err.errors()]
 
 
+def _hub_domain(errors: list[str], name: str, spec: dict[str, Any]) -> str:
+    """A Hugging Face dataset domain (``{hf: org/name, split:, columns:, ...}``) as a local JSONL file."""
+    from cotune.train.errors import TrainingConfigError
+    from cotune.train.hub import dataset_domain
+    from cotune.train.model import default_cache_dir
+
+    try:
+        return dataset_domain(spec, default_cache_dir())
+    except TrainingConfigError as err:
+        errors.append(f"  data.domains.{name}: {err}")
+        return ""
+
+
 def _check_study(errors: list[str], study: StudySection) -> None:
     """The study section's settings as `cotune.Study` checks them, every mistake reported."""
     from cotune.methods import METHODS
@@ -198,8 +211,8 @@ def load_study_file(path: str | Path) -> LoadedStudy:
         if unknown:
             errors.append(f"  data.domains: {unknown} are 'packaged' but not demo domains; the demo builds "
                           f"{', '.join(demo.domains)}")
-        data["domains"] = {name: demo.domains.get(name, "") if p == PACKAGED else str(base / p)
-                           for name, p in domains.items()}
+        data["domains"] = {name: demo.domains.get(name, "") if p == PACKAGED else _hub_domain(errors, name, p)
+                           if isinstance(p, dict) else str(base / p) for name, p in domains.items()}
     evaluation = dict(parsed.evaluation)
     if evaluation.get("path") == PACKAGED:
         if evaluation.get("kind") not in demo.eval_files:

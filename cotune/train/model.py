@@ -13,7 +13,6 @@ import hashlib
 import importlib.util
 import logging
 import os
-import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -113,40 +112,20 @@ def _dequantise() -> dict[str, Any]:
     return {"quantization_config": GgufConfig(dequantize=True)}
 
 
-#: A Hugging Face model id: ``name`` or ``org/name``.
-_HUB_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")
 #: Files a model download leaves out: other frameworks' weights and exports.
 _NOT_DOWNLOADED = ["*.onnx", "*.h5", "*.msgpack", "*.ot", "*.tflite", "onnx/*", "original/*", "*.gguf"]
 
 
 def resolve_model_dir(config: ModelConfig) -> str:
     """The local folder of the model: ``name_or_path`` itself when it exists, else the snapshot of
-    a Hugging Face model id in the Hugging Face cache, downloaded first unless offline."""
+    a Hugging Face model id in the Hugging Face cache (`cotune.train.hub.snapshot`)."""
+    from cotune.train.hub import snapshot
+
     path = Path(config.name_or_path).expanduser()
     if path.exists():
         return str(path)
-    if not _HUB_ID.fullmatch(config.name_or_path):
-        raise TrainingConfigError(f"model {config.name_or_path!r} is neither a local folder nor a Hugging Face model id "
-                                  "(org/name); check ModelConfig.name_or_path")
-    from huggingface_hub import constants, snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-
-    offline = config.offline or constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true")
-    ignore = None if config.gguf_file is not None else _NOT_DOWNLOADED
-    try:  # the cached snapshot when there is one: every trial resolves the model, and needs no network then
-        return snapshot_download(config.name_or_path, revision=config.revision, local_files_only=True,
-                                 ignore_patterns=ignore)
-    except LocalEntryNotFoundError as err:
-        if offline:
-            raise TrainingConfigError(
-                f"model {config.name_or_path!r} is not in the Hugging Face cache and offline mode is on "
-                f"(ModelConfig.offline or HF_HUB_OFFLINE=1): download it once with `hf download {config.name_or_path}` "
-                "or run online") from err
-    logger.info("downloading %s from the Hugging Face hub into its cache", config.name_or_path)
-    try:
-        return snapshot_download(config.name_or_path, revision=config.revision, ignore_patterns=ignore)
-    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as err:
-        raise TrainingConfigError(f"cannot download model {config.name_or_path!r} from the Hugging Face hub: {err}") from err
+    return snapshot(config.name_or_path, kind="model", revision=config.revision, offline=config.offline,
+                    ignore=None if config.gguf_file is not None else _NOT_DOWNLOADED)
 
 
 def prepare_base(config: ModelConfig) -> str:
