@@ -21,6 +21,7 @@ import yaml
 from cotune.allocation import short_budget_ladder
 from cotune.exceptions import SettingsError
 from cotune.executors import Executor, InlineExecutor, ProcessExecutor, RayExecutor
+from cotune.space.search_space import SearchSpace
 from cotune.train.config import DataConfig, EvalConfig, ModelConfig, TrainConfig
 
 PACKAGED = "packaged"
@@ -30,12 +31,25 @@ class _Strict(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
 
 
+class QueuedConfig(_Strict):
+    """A configuration of one's own to train first (`cotune.Study.enqueue`): the baseline's values fill what is left out."""
+
+    mixture: dict[str, float] | None = None
+    params: dict[str, Any] = {}
+
+
 class SpaceSection(_Strict):
     """The joint space: `cotune.lora_space` over the data domains."""
 
     n_layers: int | Literal["auto"] = pydantic.Field("auto", description="the model's layer count, or auto to read it")
     max_rank: int = pydantic.Field(256, ge=2, description="largest LoRA rank searched")
     max_alpha: float = pydantic.Field(500.0, gt=1.0, description="largest LoRA alpha searched")
+    params: dict[str, dict[str, Any]] = pydantic.Field(
+        {}, description="parameters to add or redefine: name -> {kind: float|int|bool|choice, low, high, log, "
+                        "default, choices}, e.g. learning_rate or lora_o")
+    remove: list[str] = pydantic.Field([], description="parameters not searched (they train at their defaults)")
+    baseline: QueuedConfig | None = pydantic.Field(
+        None, description="the configuration trained first (what you train today): mixture and/or params")
 
 
 class StudySection(_Strict):
@@ -88,13 +102,6 @@ class ExecutionSection(_Strict):
             return RayExecutor(self.n_workers, address=self.ray_address, resources_per_trial=self.resources_per_trial,
                                timeout_s=self.trial_timeout_s)
         return InlineExecutor(self.n_workers)
-
-
-class QueuedConfig(_Strict):
-    """A configuration of one's own to train first (`cotune.Study.enqueue`): the baseline's values fill what is left out."""
-
-    mixture: dict[str, float] | None = None
-    params: dict[str, Any] = {}
 
 
 class StudyFile(_Strict):
@@ -152,6 +159,24 @@ def _hub_domain(errors: list[str], name: str, spec: dict[str, Any]) -> str:
         return ""
 
 
+def _check_space(errors: list[str], space: SpaceSection) -> None:
+    """Every parameter the file adds, redefines or removes is one the training backend trains."""
+    from cotune.exceptions import SpaceError
+    from cotune.space.params import param_from_dict
+    from cotune.train.params import PARAM_NAMES
+
+    for key, names in (("params", space.params), ("remove", space.remove)):
+        for name in names:
+            if name not in PARAM_NAMES:
+                errors.append(f"  space.{key}.{name}: not a training parameter; the backend trains "
+                              f"{', '.join(sorted(PARAM_NAMES))}")
+    for name, spec in space.params.items():
+        try:
+            param_from_dict(spec)
+        except (SpaceError, TypeError) as err:
+            errors.append(f"  space.params.{name}: {err}")
+
+
 def _check_study(errors: list[str], study: StudySection) -> None:
     """The study section's settings as `cotune.Study` checks them, every mistake reported."""
     from cotune.methods import METHODS
@@ -189,6 +214,7 @@ def load_study_file(path: str | Path) -> LoadedStudy:
         raise SettingsError("\n".join([f"{path}: invalid study file", *_lines(err)])) from None
     errors: list[str] = []
     _check_study(errors, parsed.study)
+    _check_space(errors, parsed.space)
     base = path.resolve().parent
     demo = None
     domains = parsed.data.get("domains")
@@ -252,6 +278,18 @@ def load_study_file(path: str | Path) -> LoadedStudy:
     )
 
 
+def _space(section: SpaceSection, base: SearchSpace) -> SearchSpace:
+    """The paper's space as the file's ``space`` section changes it: parameters added or redefined,
+    some removed, and the team's own baseline."""
+    from cotune.space.params import Bool, param_from_dict
+
+    params = {name: p for name, p in base.params.items() if name not in section.remove}
+    params.update({name: param_from_dict(spec) for name, spec in section.params.items()})
+    groups = [[n for n in group if isinstance(params.get(n), Bool)] for group in base.at_least_one]
+    baseline = None if section.baseline is None else section.baseline.model_dump()
+    return SearchSpace(base.domains, params, at_least_one=[g for g in groups if g], baseline=baseline)
+
+
 def _open(loaded: LoadedStudy) -> tuple[Any, Any]:
     """The training objective and the study (created or resumed) a loaded study file describes."""
     from cotune.space.lora import lora_space
@@ -261,7 +299,8 @@ def _open(loaded: LoadedStudy) -> tuple[Any, Any]:
     objective = TrainingObjective(model=loaded.model, data=loaded.data, evaluation=loaded.evaluation,
                                   train=loaded.train)
     n_layers = objective.n_layers() if loaded.space.n_layers == "auto" else loaded.space.n_layers
-    space = lora_space(objective.domains, n_layers, max_rank=loaded.space.max_rank, max_alpha=loaded.space.max_alpha)
+    space = _space(loaded.space, lora_space(objective.domains, n_layers, max_rank=loaded.space.max_rank,
+                                            max_alpha=loaded.space.max_alpha))
     settings = loaded.study.model_dump()
     storage, name = settings.pop("storage"), settings.pop("study_name")
     return objective, Study(space, storage=storage, study_name=name, **settings)

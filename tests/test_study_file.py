@@ -144,3 +144,31 @@ def test_enqueue_lists_configurations_to_train_first(tmp_path):
     ]
     with pytest.raises(SettingsError, match="enqueue.0.mixtur"):
         load_study_file(write(tmp_path, VALID + "enqueue:\n  - {mixtur: {a: 1.0}}\n"))
+
+
+def test_the_space_section_adds_redefines_and_removes_parameters_and_sets_the_baseline(tmp_path):
+    from cotune.space.params import Bool, Float
+    from cotune.study_file import _space
+    from cotune.space.lora import lora_space
+
+    text = VALID + """space:
+  max_rank: 64
+  params:
+    learning_rate: {kind: float, low: 1.0e-5, high: 1.0e-2, log: true, default: 1.0e-3}
+    lora_o: {kind: bool, default: true}
+  remove: [lora_k, lora_dropout]
+  baseline: {mixture: {a: 0.7, b: 0.3}, params: {lora_rank: 16}}
+"""
+    loaded = load_study_file(write(tmp_path, text))
+    space = _space(loaded.space, lora_space(["a", "b"], 4, max_rank=64))
+    assert isinstance(space.params["learning_rate"], Float) and isinstance(space.params["lora_o"], Bool)
+    assert "lora_k" not in space.params and "lora_dropout" not in space.params
+    baseline = space.default_config()
+    assert baseline.mixture == {"a": 0.7, "b": 0.3} and baseline.params["lora_rank"] == 16
+    assert baseline.params["learning_rate"] == 1e-3
+    bad = VALID + "space: {params: {lr: {kind: float, low: 0.1, high: 1}, lora_rank: {kind: int, low: 1}}, remove: [x]}\n"
+    with pytest.raises(SettingsError) as info:
+        load_study_file(write(tmp_path, bad))
+    message = str(info.value)
+    assert "space.params.lr: not a training parameter" in message and "space.remove.x: not a training parameter" in message
+    assert "space.params.lora_rank: " in message and "high" in message

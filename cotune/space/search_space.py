@@ -69,6 +69,9 @@ class SearchSpace:
         mixture: Domain names, or None for a space without a data mixture.
         params: Parameter name to `Int`, `Float`, `Bool` or `Choice`.
         at_least_one: Groups of Bool parameter names of which one must be on.
+        baseline: The configuration every study trains first, e.g. what a team trains today: a
+            `Config`, or a mapping with ``mixture`` and/or ``params`` (what it leaves out is the
+            uniform mixture and the parameters' defaults, the baseline when none is given).
     """
 
     def __init__(
@@ -77,6 +80,7 @@ class SearchSpace:
         params: Mapping[str, Param] | None = None,
         *,
         at_least_one: Sequence[Sequence[str]] = (),
+        baseline: Config | Mapping[str, Any] | None = None,
     ) -> None:
         if isinstance(mixture, str):
             raise SpaceError(f"mixture must be a list of domain names, got the string {mixture!r}")
@@ -84,6 +88,9 @@ class SearchSpace:
         self.params: dict[str, Param] = dict(params or {})
         self.at_least_one: tuple[tuple[str, ...], ...] = tuple(tuple(g) for g in at_least_one)
         self._check()
+        self._baseline: Config | None = None
+        if baseline is not None:
+            self._baseline = self.complete(baseline)  # filled in from the plain default
 
     def _check(self) -> None:
         for name in self.domains:
@@ -142,7 +149,10 @@ class SearchSpace:
 
     # ----------------------------------------------------------------- configurations
     def default_config(self) -> Config:
-        """The user's baseline: uniform mixture and every parameter at its default."""
+        """The baseline every study trains first: the ``baseline`` given, else the uniform mixture
+        and every parameter at its default."""
+        if self._baseline is not None:
+            return self._baseline
         n = len(self.domains)
         mixture = {d: 1.0 / n for d in self.domains}
         return Config(mixture, {name: p.default_value for name, p in self.params.items()})
@@ -222,17 +232,21 @@ class SearchSpace:
     # ----------------------------------------------------------------- serialisation
     def to_dict(self) -> dict[str, Any]:
         """JSON-able description, stored with a study to detect a changed space on resume."""
-        return {
+        out = {
             "mixture": list(self.domains) or None,
             "params": {name: p.to_dict() for name, p in self.params.items()},
             "at_least_one": [list(g) for g in self.at_least_one],
         }
+        if self._baseline is not None:
+            out["baseline"] = self._baseline.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:
         """Rebuild a space from `SearchSpace.to_dict` output."""
         params = {name: param_from_dict(p) for name, p in (data.get("params") or {}).items()}
-        return cls(data.get("mixture"), params, at_least_one=data.get("at_least_one") or ())
+        return cls(data.get("mixture"), params, at_least_one=data.get("at_least_one") or (),
+                   baseline=data.get("baseline"))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, SearchSpace) and self.to_dict() == other.to_dict()

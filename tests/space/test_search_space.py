@@ -160,3 +160,16 @@ def test_sobol_mixtures_cover_the_simplex_uniformly():
     np.testing.assert_allclose(weights.var(axis=0), expected_var, rtol=0.25)
     for i in range(n):  # every marginal is Beta(1, n - 1), corners included
         assert stats.kstest(weights[:, i], stats.beta(1, n - 1).cdf).pvalue > 0.001
+
+
+def test_a_baseline_of_ones_own_is_the_default_configuration_and_survives_storage():
+    space = cotune.SearchSpace(mixture=["a", "b", "c"], params={"rank": cotune.Int(1, 64, default=8),
+                                                               "lr": cotune.Float(1e-4, 1e-2, log=True, default=1e-3)},
+                               baseline={"mixture": {"a": 0.5, "b": 0.5, "c": 0.0}, "params": {"rank": 32}})
+    assert space.default_config() == cotune.Config({"a": 0.5, "b": 0.5, "c": 0.0}, {"rank": 32, "lr": 1e-3})
+    assert cotune.SearchSpace.from_dict(space.to_dict()) == space
+    assert "baseline" not in cotune.SearchSpace(mixture=["a", "b"]).to_dict()  # older studies' spaces unchanged
+    with pytest.raises(cotune.SpaceError, match="sum to 1"):
+        cotune.SearchSpace(mixture=["a", "b"], baseline={"mixture": {"a": 0.5, "b": 0.2}})
+    result = cotune.optimize(lambda c, b: c.mixture["a"], space, method="bo", total_budget=300, full_budget=100)
+    assert result.trials[0].config == space.default_config() and result.baseline.config == space.default_config()
