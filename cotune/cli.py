@@ -341,6 +341,8 @@ def _best(args: argparse.Namespace) -> int:
         raise SystemExit(f"cotune best: no full run of {args.storage!r} has completed yet")
     out = {"score": best.score, "baseline_score": study.baseline.score if study.baseline else None,
            "trial": best.number, "mixture": best.config.mixture, "params": best.config.params}
+    if best.task_scores:
+        out["task_scores"] = best.task_scores
     if "lora_rank" in best.config.params:
         from cotune.train import params_to_lora_dict
 
@@ -360,6 +362,11 @@ def _print_scores(console, study) -> None:
     if baseline is not None:
         line += f", baseline (default configuration) {baseline.score:.4f}, gain {best.score - baseline.score:+.4f}"
     console.print(line)
+    if best.task_scores:
+        base = baseline.task_scores if baseline is not None else {}
+        console.print("per task (best" + (" / baseline" if base else "") + "): " + ", ".join(
+            f"{name} {score:.4f}" + (f" / {base[name]:.4f}" if name in base else "")
+            for name, score in best.task_scores.items()))
     if baseline is not None and best.score <= baseline.score:
         console.print("no configuration tried beat the baseline: keep the default, or give the study more budget")
 

@@ -109,7 +109,7 @@ class StudyFile(_Strict):
 
     model: dict[str, Any] | Literal["packaged"]
     data: dict[str, Any]
-    evaluation: dict[str, Any]
+    evaluation: dict[str, Any] | list[dict[str, Any]]
     train: dict[str, Any] = {}
     space: SpaceSection = SpaceSection()
     study: StudySection
@@ -123,7 +123,7 @@ class LoadedStudy:
 
     model: ModelConfig
     data: DataConfig
-    evaluation: EvalConfig
+    evaluation: EvalConfig | tuple[EvalConfig, ...]
     train: TrainConfig
     space: SpaceSection
     study: StudySection
@@ -219,7 +219,9 @@ def load_study_file(path: str | Path) -> LoadedStudy:
     demo = None
     domains = parsed.data.get("domains")
     packaged_domains = domains == PACKAGED or (isinstance(domains, dict) and PACKAGED in domains.values())
-    if parsed.model == PACKAGED or packaged_domains or parsed.evaluation.get("path") == PACKAGED:
+    packaged_eval = any(t.get("path") == PACKAGED for t in
+                        (parsed.evaluation if isinstance(parsed.evaluation, list) else [parsed.evaluation]))
+    if parsed.model == PACKAGED or packaged_domains or packaged_eval:
         from cotune.train.demo_data import build_demo_data
 
         demo = build_demo_data(seed=parsed.study.seed)
@@ -239,14 +241,20 @@ def load_study_file(path: str | Path) -> LoadedStudy:
                           f"{', '.join(demo.domains)}")
         data["domains"] = {name: demo.domains.get(name, "") if p == PACKAGED else _hub_domain(errors, name, p)
                            if isinstance(p, dict) else str(base / p) for name, p in domains.items()}
-    evaluation = dict(parsed.evaluation)
-    if evaluation.get("path") == PACKAGED:
-        if evaluation.get("kind") not in demo.eval_files:
-            errors.append(f"  evaluation.path: 'packaged' holds the demo's questions, for kind "
-                          f"{', '.join(demo.eval_files)}; kind {evaluation.get('kind')!r} needs a path of its own")
-        evaluation["path"] = demo.eval_files.get(evaluation.get("kind"), "")
-    elif isinstance(evaluation.get("path"), str):
-        evaluation["path"] = str(base / evaluation["path"])
+    several = isinstance(parsed.evaluation, list)
+    tasks = []
+    for i, task in enumerate(parsed.evaluation if several else [parsed.evaluation]):
+        task, key = dict(task), f"evaluation.{i}" if several else "evaluation"
+        if task.get("path") == PACKAGED:
+            if task.get("kind") not in demo.eval_files:
+                errors.append(f"  {key}.path: 'packaged' holds the demo's questions, for kind "
+                              f"{', '.join(demo.eval_files)}; kind {task.get('kind')!r} needs a path of its own")
+            task["path"] = demo.eval_files.get(task.get("kind"), "")
+        elif isinstance(task.get("path"), str):
+            task["path"] = str(base / task["path"])
+        tasks.append(_validate(errors, key, EvalConfig, task))
+    if several and not tasks:
+        errors.append("  evaluation: an empty list; give at least one task")
     train = dict(parsed.train)
     train.setdefault("budget_unit", parsed.study.budget_unit)
     train.setdefault("small_budget", parsed.study.small_budget)
@@ -265,7 +273,8 @@ def load_study_file(path: str | Path) -> LoadedStudy:
         paths["warm_start"] = str(warm if warm.is_absolute() else base / warm)
     study = parsed.study.model_copy(update=paths)
     sections = {name: _validate(errors, name, cls, values) for name, cls, values in
-                (("data", DataConfig, data), ("evaluation", EvalConfig, evaluation), ("train", TrainConfig, train))}
+                (("data", DataConfig, data), ("train", TrainConfig, train))}
+    sections["evaluation"] = tuple(tasks) if several else tasks[0]
     if errors:
         raise SettingsError("\n".join([f"{path}: invalid study file", *errors]))
     return LoadedStudy(
@@ -338,6 +347,12 @@ def train_best(path: str | Path, folder: str | Path, *, budget: float | None = N
     return best, result
 
 
+def _describe_evaluation(evaluation: EvalConfig | tuple[EvalConfig, ...]) -> str:
+    if isinstance(evaluation, EvalConfig):
+        return f"{evaluation.kind} on `{evaluation.path or evaluation.task}`"
+    return "weighted mean of " + ", ".join(f"{t.name or t.kind} (weight {t.weight:g})" for t in evaluation)
+
+
 def _model_card(loaded: LoadedStudy, study: Any, best: Any, budget: float, result: Any) -> str:
     """A Hugging Face model card (YAML header for the Hub, then what was trained and measured)."""
     import json
@@ -351,7 +366,7 @@ def _model_card(loaded: LoadedStudy, study: Any, best: Any, budget: float, resul
         f"Trained for {budget:g} {unit} with the best configuration study {study.study_name!r} in "
         f"`{study.storage.url}` measured ({len(study.trials)} trials, method `{study.settings.method}`).", "",
         "## Scores", "",
-        f"- this training run: **{result.score:.6g}** ({loaded.evaluation.kind} on `{loaded.evaluation.path}`)",
+        f"- this training run: **{result.score:.6g}** ({_describe_evaluation(loaded.evaluation)})",
         f"- the same configuration in the study (trial {best.number}, {best.budget:g} {unit}): {best.score:.6g}",
     ]
     if baseline is not None and baseline.score is not None:

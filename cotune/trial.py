@@ -92,6 +92,13 @@ class Trial:
             return self.cost
         return self.budget
 
+    @property
+    def task_scores(self) -> dict[str, float]:
+        """Each task's score when the study scores several (the training backend stores them as
+        ``<task>/score`` among the metrics at the trial's budget); empty otherwise."""
+        metrics = (self.info.get("metrics") or {}).get(str(float(self.budget))) or {}
+        return {k[: -len("/score")]: v for k, v in metrics.items() if k.endswith("/score")}
+
     def score_at(self, budget: float, rel_tol: float = 1e-6) -> float | None:
         """The score this trial measured at ``budget`` (its final score or a curve point)."""
         if self.state is not TrialState.COMPLETE:

@@ -65,6 +65,10 @@ def render(study: Study) -> str:
     ]
     if best is not None and baseline is not None:
         facts.append(("gain over baseline", f"{best.score - baseline.score:+.4f}"))
+    if best is not None and best.task_scores:
+        base = baseline.task_scores if baseline is not None else {}
+        facts.extend((f"task {name}: best / baseline", f"{score:.4f} / {base[name]:.4f}" if name in base
+                      else f"{score:.4f}") for name, score in best.task_scores.items())
     sections = [
         _section("Best score so far", plots.to_svg(plots.progress_figure(
             _progress(trials, s.full_budget), None if baseline is None else baseline.score, s.total_budget))),

@@ -129,9 +129,14 @@ class EvalConfig:
     batch_size: int = dataclasses.field(default=16, metadata=_help("questions (multiple_choice) or sequences per evaluation batch"))
     max_length: int = dataclasses.field(default=256, metadata=_help("tokens per evaluation sequence"))
     max_new_tokens: int = dataclasses.field(default=16, metadata=_help("generated tokens per answer (exact_match)"))
+    name: str | None = dataclasses.field(default=None, metadata=_help("the task's name when a study scores several"))
+    weight: float = dataclasses.field(default=1.0, metadata=_help("the task's weight in the score when a study scores several"))
 
     def __post_init__(self) -> None:
         _check_choice("EvalConfig", "kind", self.kind, EVAL_KINDS)
+        if isinstance(self.weight, bool) or not isinstance(self.weight, (int, float)) or \
+                not (math.isfinite(self.weight) and self.weight > 0):
+            raise TrainingConfigError(f"EvalConfig.weight must be a positive number, got {self.weight!r}")
         if self.kind == "lm_eval":
             if not self.task:
                 raise TrainingConfigError("EvalConfig.kind='lm_eval' needs `task` (an lm-evaluation-harness task name)")

@@ -292,3 +292,37 @@ class Evaluator:
         finally:
             model.train()
         return metrics
+
+
+class WeightedEvaluator:
+    """Several evaluation tasks: ``score`` is their weighted mean score, and every task's metrics
+    are kept as ``<name>/<metric>`` (a study optimises the one and stores the others)."""
+
+    def __init__(self, configs: Sequence[EvalConfig], tokenizer: Any, *, chat: bool) -> None:
+        self.tasks = [(task_name(c, i), c.weight, Evaluator(c, tokenizer, chat=chat)) for i, c in enumerate(configs)]
+        names = [name for name, _, _ in self.tasks]
+        if len(set(names)) != len(names):
+            raise TrainingConfigError(f"evaluation task names must be unique, got {names}; give each task a name")
+
+    def __call__(self, model: torch.nn.Module) -> dict[str, float]:
+        metrics: dict[str, float] = {}
+        total = 0.0
+        for name, weight, evaluator in self.tasks:
+            task = evaluator(model)
+            metrics.update({f"{name}/{k}": v for k, v in task.items()})
+            total += weight * task["score"]
+        metrics["score"] = total / sum(weight for _, weight, _ in self.tasks)
+        return metrics
+
+
+def task_name(config: EvalConfig, index: int) -> str:
+    """The task's name, or ``<kind><index>`` when it has none."""
+    return config.name or f"{config.kind}{index}"
+
+
+def make_evaluator(evaluation: EvalConfig | Sequence[EvalConfig], tokenizer: Any, *,
+                   chat: bool) -> Evaluator | WeightedEvaluator:
+    """The evaluator of one task, or of several weighted ones."""
+    if isinstance(evaluation, EvalConfig):
+        return Evaluator(evaluation, tokenizer, chat=chat)
+    return WeightedEvaluator(evaluation, tokenizer, chat=chat)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,17 +34,18 @@ class TrainingObjective:
     Args:
         model: The base model (local files only).
         data: The training domains; their names are the mixture's.
-        evaluation: The held-out task.
+        evaluation: The held-out task, or several (``EvalConfig.name`` and ``weight``): the score is
+            their weighted mean, and each task's metrics are kept as ``<name>/<metric>``.
         train: Loop settings and LoRA defaults (``budget_unit`` must match the study's).
         in_process: Run trials in this process (for tests and debugging): no isolation and no
             timeout, and errors propagate as raised.
     """
 
-    def __init__(self, *, model: ModelConfig, data: DataConfig, evaluation: EvalConfig,
+    def __init__(self, *, model: ModelConfig, data: DataConfig, evaluation: EvalConfig | Sequence[EvalConfig],
                  train: TrainConfig | None = None, in_process: bool = False) -> None:
         self.model = model
         self.data = data
-        self.evaluation = evaluation
+        self.evaluation = evaluation if isinstance(evaluation, EvalConfig) else tuple(evaluation)
         self.train = train or TrainConfig()
         self.in_process = in_process
         missing = {name: path for name, path in data.domains.items() if not Path(path).expanduser().exists()}

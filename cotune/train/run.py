@@ -38,7 +38,7 @@ class TrialSpec:
 
     model: ModelConfig
     data: DataConfig
-    evaluation: EvalConfig
+    evaluation: EvalConfig | tuple[EvalConfig, ...]
     train: TrainConfig
     mixture: Mapping[str, float]
     params: Mapping[str, Any]
@@ -75,7 +75,7 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
     """
     import torch
 
-    from cotune.train.evaluate import Evaluator
+    from cotune.train.evaluate import make_evaluator
     from cotune.train.lora import apply_lora, count_layers, linear_leaf_names, lora_config_dict
     from cotune.train.loop import train
     from cotune.train.model import load_model, prepare_base
@@ -90,7 +90,7 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
     model, tokenizer = load_model(spec.model, prepare_base(spec.model))
     load_seconds = time.perf_counter() - wall_start
     chat = spec.data.chat_template and has_chat_template(tokenizer)
-    evaluator = Evaluator(spec.evaluation, tokenizer, chat=chat)
+    evaluator = make_evaluator(spec.evaluation, tokenizer, chat=chat)
 
     domains = {name: read_domain(path) for name, path in spec.data.domains.items() if counts[name]}
     examples = sample_mixture(domains, counts, spec.train.seed)

@@ -77,3 +77,27 @@ study: {{method: random, total_budget: 4, full_budget: 2, small_budget: 1, stora
     assert evaluator(model)["score"] == pytest.approx(carded, rel=1e-4)
     with model.disable_adapter():
         assert evaluator(model)["score"] != pytest.approx(carded, rel=1e-3)  # the adapter is what scores so
+
+
+def test_several_weighted_tasks_score_every_trial_and_show_per_task(tiny_model, data_files, tmp_path, capsys):
+    study_file = tmp_path / "study.yaml"
+    study_file.write_text(f"""
+model: {{name_or_path: {tiny_model}, device: cpu}}
+data: {{domains: {{alpha: {data_files['alpha']}, gamma: {data_files['gamma']}}}, n_examples: 16, max_length: 24}}
+evaluation:
+  - {{name: quiz, kind: multiple_choice, path: {data_files['mc']}, batch_size: 8, weight: 3}}
+  - {{name: text, kind: loss, path: {data_files['alpha']}, batch_size: 8}}
+train: {{batch_size: 4, learning_rate: 1.0e-2, timeout_s: 300}}
+space: {{max_rank: 4}}
+study: {{method: random, total_budget: 4, full_budget: 2, small_budget: 1, storage: run.db}}
+""")
+    assert main(["run", str(study_file)]) == 0
+    assert "per task (best / baseline): quiz " in capsys.readouterr().out
+    study = Study.load(tmp_path / "run.db")
+    for trial in study.trials:
+        tasks = trial.task_scores
+        assert set(tasks) == {"quiz", "text"}
+        assert trial.score == pytest.approx((3 * tasks["quiz"] + tasks["text"]) / 4)
+        assert set(trial.info["metrics"]["1.0"]) >= {"quiz/accuracy", "text/loss", "score"}  # every budget, every task
+    assert main(["best", str(tmp_path / "run.db")]) == 0
+    assert set(json.loads(capsys.readouterr().out)["task_scores"]) == {"quiz", "text"}
