@@ -10,7 +10,8 @@ from cotune.exceptions import CotuneWarning, SettingsError
 
 KERNELS = ("matern", "deep")
 ACQUISITIONS = ("ucb", "logei")
-BUDGET_UNITS = ("seconds", "steps", "tokens")
+#: What a unit of budget is; ``flops`` counts 6 x the model's parameters x the tokens trained on.
+BUDGET_UNITS = ("seconds", "steps", "tokens", "flops")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -33,7 +34,7 @@ class StudySettings:
                                         "full runs leave, spread over the search; mfms: 3)"}
     )
     seed: int = dataclasses.field(default=0, metadata={"help": "seed of every random choice"})
-    budget_unit: Literal["seconds", "steps", "tokens"] = dataclasses.field(
+    budget_unit: Literal["seconds", "steps", "tokens", "flops"] = dataclasses.field(
         default="steps", metadata={"help": "what a unit of budget is"}
     )
     kernel: Literal["matern", "deep"] = dataclasses.field(default="matern", metadata={"help": "GP kernel"})

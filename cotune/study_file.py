@@ -59,7 +59,7 @@ class StudySection(_Strict):
     total_budget: float
     full_budget: float
     small_budget: float | None = None
-    budget_unit: Literal["seconds", "steps", "tokens"] = "steps"
+    budget_unit: Literal["seconds", "steps", "tokens", "flops"] = "steps"
     n_init: int | Literal["auto"] | None = None
     n_confirm: int | None = None
     seed: int = 0
@@ -307,9 +307,12 @@ def _open(loaded: LoadedStudy) -> tuple[Any, Any]:
 
     objective = TrainingObjective(model=loaded.model, data=loaded.data, evaluation=loaded.evaluation,
                                   train=loaded.train)
-    n_layers = objective.n_layers() if loaded.space.n_layers == "auto" else loaded.space.n_layers
-    space = _space(loaded.space, lora_space(objective.domains, n_layers, max_rank=loaded.space.max_rank,
-                                            max_alpha=loaded.space.max_alpha))
+    if loaded.train.finetuning == "full":  # no adapter: the LoRA part of the space falls away
+        base = SearchSpace(objective.domains)
+    else:
+        n_layers = objective.n_layers() if loaded.space.n_layers == "auto" else loaded.space.n_layers
+        base = lora_space(objective.domains, n_layers, max_rank=loaded.space.max_rank, max_alpha=loaded.space.max_alpha)
+    space = _space(loaded.space, base)
     settings = loaded.study.model_dump()
     storage, name = settings.pop("storage"), settings.pop("study_name")
     return objective, Study(space, storage=storage, study_name=name, **settings)

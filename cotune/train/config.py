@@ -11,9 +11,9 @@ import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from cotune.settings import BUDGET_UNITS
 from cotune.train.errors import TrainingConfigError
 
-BUDGET_UNITS = ("seconds", "steps", "tokens")
 EVAL_KINDS = ("multiple_choice", "exact_match", "loss", "lm_eval")
 OPTIMIZERS = ("adamw", "sgd")
 
@@ -199,8 +199,12 @@ class TrainConfig:
     weight_decay: float = dataclasses.field(default=0.0, metadata=_help("decoupled weight decay (adamw) or L2 (sgd)"))
     warmup_steps: int = dataclasses.field(default=5, metadata=_help("steps of linear learning-rate warm-up"))
     grad_clip: float = dataclasses.field(default=1.0, metadata=_help("clip the gradient norm at this value, 0 to disable"))
-    budget_unit: Literal["seconds", "steps", "tokens"] = dataclasses.field(
-        default="steps", metadata=_help("unit of the budget: training seconds (evaluation excluded), steps or tokens")
+    budget_unit: Literal["seconds", "steps", "tokens", "flops"] = dataclasses.field(
+        default="steps", metadata=_help("unit of the budget: training seconds (evaluation excluded), steps, tokens, or "
+                                        "flops (6 x the model's parameters x the tokens trained on)")
+    )
+    finetuning: Literal["lora", "full"] = dataclasses.field(
+        default="lora", metadata=_help("lora: train an adapter; full: train every weight of the model (no adapter)")
     )
     small_budget: float | None = dataclasses.field(
         default=None, metadata=_help("also evaluate here during a longer run, giving the curve point the predictor needs")
@@ -237,6 +241,7 @@ class TrainConfig:
         if isinstance(self.grad_clip, bool) or not isinstance(self.grad_clip, (int, float)) or self.grad_clip < 0:
             raise TrainingConfigError(f"TrainConfig.grad_clip must be >= 0 (0 disables clipping), got {self.grad_clip!r}")
         _check_choice("TrainConfig", "budget_unit", self.budget_unit, BUDGET_UNITS)
+        _check_choice("TrainConfig", "finetuning", self.finetuning, ("lora", "full"))
         for name in ("small_budget", "timeout_s"):
             value = getattr(self, name)
             _check_positive_float("TrainConfig", name, value, allow_none=True)

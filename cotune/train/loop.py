@@ -113,7 +113,7 @@ def train(
     import torch
 
     # -- settings -----------------------------------------------------------------------------
-    unit = config.budget_unit  # what `budget` counts: seconds, steps or tokens
+    unit = config.budget_unit  # what `budget` counts: seconds, steps, tokens or flops
     accumulation = config.accumulation_steps  # forward/backward passes per optimiser step
     micro = config.micro_batch_size or config.batch_size  # examples per forward pass
     grad_clip = config.grad_clip  # clip the gradient norm at this value, 0 disables
@@ -122,6 +122,7 @@ def train(
 
     device = next(model.parameters()).device
     trainable = [p for p in model.parameters() if p.requires_grad]
+    flops_per_token = 6 * sum(p.numel() for p in model.parameters())  # forward 2N + backward 4N
     opt = make_optimizer(trainable, optimizer, learning_rate, config.weight_decay)
     logger.info("training to %g %s: %d examples per step in %d micro-batch(es), %s %s, lr %g, evaluating at %s",
                 budget, unit, config.batch_size, accumulation, optimizer, f"{sum(p.numel() for p in trainable):,}",
@@ -172,11 +173,12 @@ def train(
             torch.nn.utils.clip_grad_norm_(trainable, grad_clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        # 6) charge the step: its time (training only), one step, its non-padding tokens
+        # 6) charge the step: its time (training only), one step, its non-padding tokens, or their flops
         train_seconds += time.perf_counter() - start
         step += 1
         tokens += int(step_tokens)
-        spent = {"seconds": train_seconds, "steps": float(step), "tokens": float(tokens)}[unit]
+        spent = {"seconds": train_seconds, "steps": float(step), "tokens": float(tokens),
+                 "flops": float(flops_per_token * tokens)}[unit]
         losses.append(loss_value)
         # 7) log
         if step % config.log_every == 0 or step == 1:

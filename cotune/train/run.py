@@ -101,9 +101,10 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
     logger.info("training set: %s examples, tokens per domain %s, chat template %s",
                 counts, tokens_per_domain, "on" if chat else "off")
 
-    lora_dict = lora_config_dict(params.lora, count_layers(model), linear_leaf_names(model))
+    full = spec.train.finetuning == "full"
+    lora_dict = None if full else lora_config_dict(params.lora, count_layers(model), linear_leaf_names(model))
     torch.manual_seed(spec.train.seed)  # adapter initialisation and dropout
-    model = apply_lora(model, params.lora)
+    model = model.requires_grad_(True) if full else apply_lora(model, params.lora)
     result = train(model, batches(encoded, spec.train.batch_size, spec.train.seed), evaluator,
                    budget=spec.budget, config=spec.train, learning_rate=params.learning_rate,
                    optimizer=params.optimizer, pad=pad_id(tokenizer))
@@ -124,6 +125,7 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
         "tokens_per_domain": tokens_per_domain,
         "learning_rate": params.learning_rate,
         "optimizer": params.optimizer,
+        "finetuning": spec.train.finetuning,
         "lora_config": lora_dict,
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
     }

@@ -101,3 +101,29 @@ study: {{method: random, total_budget: 4, full_budget: 2, small_budget: 1, stora
         assert set(trial.info["metrics"]["1.0"]) >= {"quiz/accuracy", "text/loss", "score"}  # every budget, every task
     assert main(["best", str(tmp_path / "run.db")]) == 0
     assert set(json.loads(capsys.readouterr().out)["task_scores"]) == {"quiz", "text"}
+
+
+def test_full_fine_tuning_with_a_flops_budget(tiny_model, data_files, tmp_path):
+    from cotune.train.model import load_model
+    from cotune.train import ModelConfig
+
+    model, _ = load_model(ModelConfig(name_or_path=tiny_model, device="cpu"))
+    n_params = sum(p.numel() for p in model.parameters())
+    full_budget = 6 * n_params * 300  # about 300 training tokens
+    study_file = tmp_path / "study.yaml"
+    study_file.write_text(f"""
+model: {{name_or_path: {tiny_model}, device: cpu}}
+data: {{domains: {{alpha: {data_files['alpha']}, gamma: {data_files['gamma']}}}, n_examples: 16, max_length: 24}}
+evaluation: {{kind: loss, path: {data_files['alpha']}, batch_size: 8}}
+train: {{batch_size: 4, learning_rate: 1.0e-3, finetuning: full, timeout_s: 300}}
+space: {{params: {{learning_rate: {{kind: float, low: 1.0e-4, high: 1.0e-2, log: true, default: 1.0e-3}}}}}}
+study: {{method: random, total_budget: {2 * full_budget}, full_budget: {full_budget}, small_budget: {full_budget / 4},
+        budget_unit: flops, storage: run.db}}
+""")
+    assert main(["run", str(study_file)]) == 0
+    study = Study.load(tmp_path / "run.db")
+    assert set(study.space.params) == {"learning_rate"}  # no LoRA settings to search
+    for trial in study.trials:
+        assert trial.state.value == "complete" and trial.info["lora_config"] is None
+        assert trial.info["trainable_params"] == n_params  # every weight trains
+        assert trial.cost == 6 * n_params * trial.info["tokens"] >= full_budget
