@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,41 @@ def test_the_space_section_adds_redefines_and_removes_parameters_and_sets_the_ba
     message = str(info.value)
     assert "space.params.lr: not a training parameter" in message and "space.remove.x: not a training parameter" in message
     assert "space.params.lora_rank: " in message and "high" in message
+
+
+def _fake_hub_datasets(cache: Path, specs: dict) -> None:
+    """Place each hub dataset an example names into a Hugging Face cache, with the columns it maps."""
+    for spec in specs.values():
+        repo = cache / f"datasets--{spec['hf'].replace('/', '--')}"
+        folder = repo / "snapshots" / ("c" * 40) / (spec.get("config") or "data")
+        folder.mkdir(parents=True)
+        row = {column: f"{field} text" for field, column in spec["columns"].items()}
+        split = spec.get("split", "train")
+        (folder / f"{split}.jsonl").write_text((json.dumps(row) + "\n") * 3)
+        if spec.get("config"):  # a named configuration, declared as the hub's dataset cards do
+            (folder.parent / "README.md").write_text(
+                f"---\nconfigs:\n- config_name: {spec['config']}\n  data_files:\n  - split: {split}\n"
+                f"    path: {spec['config']}/{split}.jsonl\n---\n")
+        (repo / "refs").mkdir()
+        (repo / "refs" / "main").write_text("c" * 40)
+
+
+def test_every_example_study_file_is_valid(tmp_path, monkeypatch):
+    import yaml
+    from huggingface_hub import constants
+
+    hub = yaml.safe_load((EXAMPLES / "hf-model-dataset.yaml").read_text())
+    _fake_hub_datasets(tmp_path / "hub", hub["data"]["domains"])
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("COTUNE_CACHE", str(tmp_path / "cache"))
+    loaded = {path.name: load_study_file(path) for path in sorted(EXAMPLES.glob("*.yaml"))}
+    assert set(loaded) >= {"demo-cpu.yaml", "llama3-8b-gpu.yaml", "local-model-jsonl.yaml", "hf-model-dataset.yaml",
+                           "several-tasks.yaml", "full-finetune-flops.yaml", "ray-cluster.yaml"}
+    assert loaded["hf-model-dataset.yaml"].model.name_or_path == "HuggingFaceTB/SmolLM2-360M-Instruct"
+    assert all(Path(p).is_file() for p in loaded["hf-model-dataset.yaml"].data.domains.values())
+    assert [t.weight for t in loaded["several-tasks.yaml"].evaluation] == [2, 1]
+    assert loaded["full-finetune-flops.yaml"].train.finetuning == "full"
+    assert loaded["full-finetune-flops.yaml"].study.budget_unit == "flops"
+    assert loaded["ray-cluster.yaml"].execution.executor == "ray"
+    assert loaded["local-model-jsonl.yaml"].space.baseline.params == {"lora_rank": 16, "lora_alpha": 32}
