@@ -70,6 +70,7 @@ def lora_config_dict(settings: LoraSettings, n_layers: int, available: set[str] 
         "target_modules": target_module_names(settings.modules, available),
         "layers_to_transform": None if len(layers) == n_layers else layers,
         "bias": "none",
+        **({"use_dora": True} if settings.dora else {}),
     }
 
 

@@ -2,8 +2,10 @@
 
 The names are those of `cotune.lora_space` (``lora_rank``, ``lora_layers``, ``rear``,
 ``lora_dropout``, ``lora_alpha``, ``lora_q``/``lora_k``/``lora_v``/``lora_up``/``lora_down``) plus
-``lora_o`` (attention output projection, no switch in the paper's space), ``learning_rate`` and
-``optimizer``. Any other name is an error, so that a typo never silently trains the default.
+``lora_o`` (attention output projection, no switch in the paper's space), ``lora_dora`` (DoRA,
+peft's weight-decomposed LoRA), and the loop's ``learning_rate``, ``optimizer``, ``weight_decay``,
+``warmup_steps`` and ``batch_size``. Any other name is an error, so that a typo never silently
+trains the default.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from cotune.train.errors import TrainingConfigError
 
 #: Target-module switch parameter -> short module key used by `cotune.train.lora`.
 SWITCHES = {"lora_q": "q", "lora_k": "k", "lora_v": "v", "lora_o": "o", "lora_up": "up", "lora_down": "down"}
+#: Parameters of the training loop a configuration may set (the rest of `TrainConfig` is fixed per study).
+LOOP_PARAMS = ("learning_rate", "optimizer", "weight_decay", "warmup_steps", "batch_size")
 PARAM_NAMES = frozenset(
-    {"lora_rank", "lora_layers", "rear", "lora_dropout", "lora_alpha", "learning_rate", "optimizer", *SWITCHES}
+    {"lora_rank", "lora_layers", "rear", "lora_dropout", "lora_alpha", "lora_dora", *LOOP_PARAMS, *SWITCHES}
 )
 
 
@@ -34,6 +38,7 @@ class LoraSettings:
     layers: int | None  # None: every layer
     rear: bool
     modules: tuple[str, ...]
+    dora: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,6 +48,15 @@ class TrialParams:
     lora: LoraSettings
     learning_rate: float
     optimizer: str
+    weight_decay: float
+    warmup_steps: int
+    batch_size: int
+
+    def loop_config(self, train: TrainConfig) -> TrainConfig:
+        """``train`` with the loop settings this configuration decides."""
+        return dataclasses.replace(train, learning_rate=self.learning_rate, optimizer=self.optimizer,
+                                   weight_decay=self.weight_decay, warmup_steps=self.warmup_steps,
+                                   batch_size=self.batch_size)
 
 
 def _as_int(name: str, value: Any) -> int:
@@ -93,9 +107,17 @@ def resolve_params(params: Mapping[str, Any], train: TrainConfig) -> TrialParams
         layers=None if layers is None else _as_int("lora_layers", layers),
         rear=_as_bool("rear", params.get("rear", d.rear)),
         modules=modules,
+        dora=_as_bool("lora_dora", params.get("lora_dora", False)),
     )
     optimizer = params.get("optimizer", train.optimizer)
     if optimizer not in OPTIMIZERS:
         raise TrainingConfigError(f"parameter 'optimizer' must be one of {OPTIMIZERS}, got {optimizer!r}")
     learning_rate = _as_float("learning_rate", params.get("learning_rate", train.learning_rate), 1e-12, math.inf)
-    return TrialParams(lora=lora, learning_rate=learning_rate, optimizer=optimizer)
+    warmup = params.get("warmup_steps", train.warmup_steps)
+    if isinstance(warmup, bool) or not isinstance(warmup, numbers.Integral) or warmup < 0:
+        raise TrainingConfigError(f"parameter 'warmup_steps' must be an int >= 0, got {warmup!r}")
+    return TrialParams(
+        lora=lora, learning_rate=learning_rate, optimizer=optimizer,
+        weight_decay=_as_float("weight_decay", params.get("weight_decay", train.weight_decay), 0.0, math.inf),
+        warmup_steps=int(warmup), batch_size=_as_int("batch_size", params.get("batch_size", train.batch_size)),
+    )

@@ -105,8 +105,9 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
     lora_dict = None if full else lora_config_dict(params.lora, count_layers(model), linear_leaf_names(model))
     torch.manual_seed(spec.train.seed)  # adapter initialisation and dropout
     model = model.requires_grad_(True) if full else apply_lora(model, params.lora)
-    result = train(model, batches(encoded, spec.train.batch_size, spec.train.seed), evaluator,
-                   budget=spec.budget, config=spec.train, learning_rate=params.learning_rate,
+    loop = params.loop_config(spec.train)
+    result = train(model, batches(encoded, loop.batch_size, spec.train.seed), evaluator,
+                   budget=spec.budget, config=loop, learning_rate=params.learning_rate,
                    optimizer=params.optimizer, pad=pad_id(tokenizer))
 
     info = {

@@ -79,3 +79,17 @@ def test_packaged_smollm2_learns_on_demo_data(tmp_path_factory):
     losses = result.info["train_loss"]
     assert sum(losses[-4:]) / 4 < sum(losses[:4]) / 4
     assert 0.0 <= result.score <= 1.0 and result.cost == 12.0
+
+
+def test_a_configuration_sets_dora_and_the_loop_settings_of_its_trial(make_objective):
+    objective = make_objective(budget_unit="tokens")
+    params = {"lora_rank": 2, "lora_dora": True, "batch_size": 2, "warmup_steps": 0, "weight_decay": 0.1,
+              "learning_rate": 5e-3, "optimizer": "adamw"}
+    result = objective(Config(MIX, params), 60)
+    assert result.info["lora_config"]["use_dora"] is True and result.info["learning_rate"] == 5e-3
+    plain = objective(Config(MIX, {**params, "lora_dora": False, "batch_size": 4}), 60)
+    assert "use_dora" not in plain.info["lora_config"]
+    assert result.info["steps"] > plain.info["steps"]  # half the examples per step: more steps to 60 tokens
+    assert result.info["trainable_params"] > plain.info["trainable_params"]  # DoRA adds magnitude vectors
+    with pytest.raises(Exception, match="warmup_steps"):
+        objective(Config(MIX, {**params, "warmup_steps": -1}), 60)
