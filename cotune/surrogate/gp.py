@@ -32,8 +32,9 @@ logger = logging.getLogger(__name__)
 DTYPE = torch.float64
 #: `GPFitter` refits hyperparameters once the observations grew by this share since the last fit...
 REFIT_GROWTH = 0.1
-#: ... and at every call below this many observations.
-ALWAYS_REFIT_BELOW = 30
+#: ... and at every call below this many observations, where a fit costs well under a second
+#: (so bo at the usual budgets fits at every proposal, as it always did).
+ALWAYS_REFIT_BELOW = 100
 #: Smallest per-point noise variance in standardised units (keeps the Cholesky stable).
 MIN_NOISE = 1e-6
 #: What a marginal-likelihood fit raises when it fails numerically: BoTorch's "all attempts failed",
