@@ -177,7 +177,8 @@ class GPFitter:
 
     Hyperparameters are fitted by marginal likelihood (from the last fit's, a warm start) at every
     call below `ALWAYS_REFIT_BELOW` observations and then whenever the observations grew by
-    `REFIT_GROWTH` since the last fit; in between, the GP conditions on every observation with the
+    `REFIT_GROWTH` since the last fit, but never twice on as many observations (the proposals of
+    one batch, for workers freed together, share a fit); in between, the GP conditions on every observation with the
     last hyperparameters (a Cholesky factorisation instead of an L-BFGS fit, the bulk of a
     proposal's time with hundreds of observations). A new fitter (a resumed study) fits at once.
     """
@@ -190,8 +191,9 @@ class GPFitter:
     def fit(self, X: np.ndarray, y: np.ndarray, yvar: np.ndarray | None = None) -> FittedGP:
         """The GP on ``n x d`` encoded points, ``n`` scores and ``n`` noise variances (`build_gp`)."""
         n = len(y)
-        refit = (self.warm is None or n < ALWAYS_REFIT_BELOW or n < self._fitted_n
-                 or n >= self._fitted_n * (1 + REFIT_GROWTH))
+        # a batch of proposals for free workers, with no new observation between them, shares one fit
+        refit = self.warm is None or (n != self._fitted_n and (
+            n < ALWAYS_REFIT_BELOW or n < self._fitted_n or n >= self._fitted_n * (1 + REFIT_GROWTH)))
         gp = build_gp(X, y, yvar, kernel=self.kernel, warm_start=self.warm, fit=refit)
         if refit:
             self.warm, self._fitted_n = gp.hyperparameters(), n

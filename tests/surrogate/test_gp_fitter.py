@@ -42,3 +42,17 @@ def test_below_the_threshold_every_call_refits():
     first = _lengthscale(fitter).clone()
     fitter.fit(X[:11], y[:11])
     assert not torch.equal(_lengthscale(fitter), first)
+
+
+def test_asks_with_no_new_observation_share_one_fit(monkeypatch):
+    from cotune.surrogate import gp as gp_module
+
+    fits = []
+    build = gp_module.build_gp
+    monkeypatch.setattr(gp_module, "build_gp", lambda *a, **k: fits.append(k["fit"]) or build(*a, **k))
+    X, y = _data(13)
+    fitter = GPFitter()
+    fitter.fit(X[:12], y[:12])
+    fitter.fit(X[:12], y[:12])  # another worker's proposal before any result came back
+    fitter.fit(X, y)
+    assert fits == [True, False, True]
