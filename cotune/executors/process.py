@@ -29,7 +29,8 @@ class ProcessExecutor(Executor):
 
     A slot's process runs one trial after another, so a short trial does not pay a Python start-up
     (the training objective still trains each run in a fresh subprocess of its own); a worker
-    that crashes, is killed or runs past ``timeout_s`` is replaced by a new one. With GPUs (``devices``, default: the visible ones) slot ``i`` sees only ``devices[i % len]``
+    that crashes, is killed or runs past ``timeout_s`` is replaced by a new one. With GPUs
+    (``devices``, default: the visible ones) slot ``i`` sees only ``devices[i % len]``
     through ``CUDA_VISIBLE_DEVICES``, so ``n_workers = len(devices)`` runs one trial per GPU;
     without, each slot gets ``cpu_count // n_workers`` threads (``OMP_NUM_THREADS``). A trial
     that crashes or is killed fails with `cotune.WorkerLostError`, one that runs past

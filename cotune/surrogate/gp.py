@@ -178,9 +178,10 @@ class GPFitter:
     Hyperparameters are fitted by marginal likelihood (from the last fit's, a warm start) at every
     call below `ALWAYS_REFIT_BELOW` observations and then whenever the observations grew by
     `REFIT_GROWTH` since the last fit, but never twice on as many observations (the proposals of
-    one batch, for workers freed together, share a fit); in between, the GP conditions on every observation with the
-    last hyperparameters (a Cholesky factorisation instead of an L-BFGS fit, the bulk of a
-    proposal's time with hundreds of observations). A new fitter (a resumed study) fits at once.
+    one batch, for workers freed together, share a fit). In between, the GP conditions on every
+    observation with the last hyperparameters (a Cholesky factorisation instead of an L-BFGS fit,
+    the bulk of a proposal's time with hundreds of observations). A new fitter (a resumed study)
+    fits at once.
     """
 
     def __init__(self, *, kernel: str = "matern") -> None:
