@@ -32,7 +32,7 @@ class _Strict(pydantic.BaseModel):
 
 
 class QueuedConfig(_Strict):
-    """A configuration of one's own to train first (`cotune.Study.enqueue`): the baseline's values fill what is left out."""
+    """A configuration of one's own (`cotune.Study.enqueue`, a baseline): the baseline's values fill the rest."""
 
     mixture: dict[str, float] | None = None
     params: dict[str, Any] = {}
