@@ -257,16 +257,23 @@ class JobsMethod(Method):
                     return TrialRequest(trial.config, s.small_budget, Role.SHORT), None
             # the baseline is measured in this study first, whatever a warm start holds
             if n_full >= 1 and len(pairs) >= max(MIN_PAIRS, self.n_init(history, pairs)):
-                ladder = self.ladder_evidence(history, len(pairs))
-                budget = cheapest_paying({b: e for b, (e, _) in ladder.items()})
+                budget = self._test(history, len(pairs))
                 if budget is not None:
-                    evidence, chosen = ladder[budget]
-                    self._record(evidence, chosen, budget)
-                    self._attrs["decision"] = (f"short runs of {budget:g} from {len(chosen)} full runs on: "
-                                               + evidence.describe())
                     return None, budget
         elif "decision" not in self._attrs:
-            ladder = self.ladder_evidence(history, len(pairs))
+            fulls = [t for t in history.trials if t.budget == s.full_budget]
+            if any(not t.state.finished for t in fulls[:last]):
+                return None, None  # parallel workers: the test waits for the full runs it is made on
+            # the test as it stood when the last full run it may see was proposed (sequentially, it
+            # was made then and failed; in parallel, some of those runs were still running)
+            at_last = dataclasses.replace(history, trials=tuple(t for t in history.trials
+                                                                  if t.number < fulls[last].number))
+            test_pairs = self.pairs(at_last)
+            if len(test_pairs) >= max(MIN_PAIRS, self.n_init(at_last, test_pairs)):
+                budget = self._test(at_last, len(test_pairs))
+                if budget is not None:
+                    return None, budget
+            ladder = self.ladder_evidence(at_last, len(test_pairs))
             if s.small_budget in ladder:
                 evidence, chosen = ladder[s.small_budget]
                 self._record(evidence, chosen, s.small_budget)
@@ -277,6 +284,16 @@ class JobsMethod(Method):
                 detail = "too few full runs with a short-run score"
             self._attrs["decision"] = f"full runs only: short runs did not pay by {last} full runs ({detail})"
         return self._ask_full(history), None
+
+    def _test(self, history: History, least: int) -> float | None:
+        """The short budget the search switches to (recording why), or None where short runs do not pay."""
+        ladder = self.ladder_evidence(history, least)
+        budget = cheapest_paying({b: e for b, (e, _) in ladder.items()})
+        if budget is not None:
+            evidence, chosen = ladder[budget]
+            self._record(evidence, chosen, budget)
+            self._attrs["decision"] = f"short runs of {budget:g} from {len(chosen)} full runs on: " + evidence.describe()
+        return budget
 
     def ladder_evidence(self, history: History, least: int) -> dict[float, tuple[ShortRunEvidence, list[Pair]]]:
         """The evidence, with its pairs, at each budget of `cotune.allocation.short_budget_ladder`

@@ -8,6 +8,7 @@ Theorem 4.1); a homoscedastic noise term is learned on top for the measurement n
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import math
 import warnings
@@ -177,8 +178,8 @@ class GPFitter:
 
     Hyperparameters are fitted by marginal likelihood (from the last fit's, a warm start) at every
     call below `ALWAYS_REFIT_BELOW` observations and then whenever the observations grew by
-    `REFIT_GROWTH` since the last fit, but never twice on as many observations (the proposals of
-    one batch, for workers freed together, share a fit). In between, the GP conditions on every
+    `REFIT_GROWTH` since the last fit, but never twice on the same data (the proposals of one
+    batch, for workers freed together, share a fit). In between, the GP conditions on every
     observation with the last hyperparameters (a Cholesky factorisation instead of an L-BFGS fit,
     the bulk of a proposal's time with hundreds of observations). A new fitter (a resumed study)
     fits at once.
@@ -188,14 +189,17 @@ class GPFitter:
         self.kernel = kernel
         self.warm: dict[str, torch.Tensor] | None = None
         self._fitted_n = 0
+        self._fitted_data = b""
 
     def fit(self, X: np.ndarray, y: np.ndarray, yvar: np.ndarray | None = None) -> FittedGP:
         """The GP on ``n x d`` encoded points, ``n`` scores and ``n`` noise variances (`build_gp`)."""
         n = len(y)
+        data = hashlib.sha1(b"".join(np.ascontiguousarray(a, dtype=np.float64).tobytes()
+                                     for a in (X, y, np.zeros(n) if yvar is None else yvar))).digest()
         # a batch of proposals for free workers, with no new observation between them, shares one fit
-        refit = self.warm is None or (n != self._fitted_n and (
+        refit = self.warm is None or (data != self._fitted_data and (
             n < ALWAYS_REFIT_BELOW or n < self._fitted_n or n >= self._fitted_n * (1 + REFIT_GROWTH)))
         gp = build_gp(X, y, yvar, kernel=self.kernel, warm_start=self.warm, fit=refit)
         if refit:
-            self.warm, self._fitted_n = gp.hyperparameters(), n
+            self.warm, self._fitted_n, self._fitted_data = gp.hyperparameters(), n, data
         return gp
