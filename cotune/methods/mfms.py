@@ -25,6 +25,10 @@ from cotune.trial import Role
 
 #: Budgets the search chooses from: geometric steps from the small budget to the full one.
 FIDELITIES = 3
+#: Most (configuration, budget) points the GP conditions on: every run's own score first, then the
+#: newest runs' curve points; past it, `thin` keeps a representative subset. A proposal's cost grows
+#: with the square of the points (the cube for a fit), and curve points soon outnumber the runs.
+MAX_POINTS = 500
 
 
 class MFMSMethod(Method):
@@ -78,19 +82,23 @@ class MFMSMethod(Method):
         return self._ask_confirmation(history)
 
     def _observations(self, history: History) -> tuple[np.ndarray, np.ndarray]:
-        """``(encoding, z)`` rows and scores of every completed run and its curve points."""
+        """``(encoding, z)`` rows and scores of the completed runs and their curve points, at most
+        `MAX_POINTS` of them: every run's own score, then curve points from the newest run back."""
         s = self.settings
-        rows, scores = [], []
+        finals, curves = [], []
         for trial in history.complete():
             if trial.score is None:
                 continue
             encoded = self.space.encode(trial.config)
-            points = {b: v for b, v in (trial.curve or {}).items() if s.small_budget <= b < trial.budget}
-            points[trial.budget] = trial.score
-            for budget, score in points.items():
-                rows.append(np.append(encoded, self.z(budget)))
-                scores.append(score)
-        return np.array(rows), np.array(scores)
+            finals.append((np.append(encoded, self.z(trial.budget)), trial.score))
+            curves.append([(np.append(encoded, self.z(b)), v) for b, v in (trial.curve or {}).items()
+                           if s.small_budget <= b < trial.budget])
+        points = thin(finals, MAX_POINTS, keep=[row[-1] == 1.0 for row, _ in finals])
+        for curve in reversed(curves):
+            if len(points) + len(curve) > MAX_POINTS:
+                break
+            points += curve
+        return np.array([row for row, _ in points]), np.array([score for _, score in points])
 
     def _fit(self, history: History) -> tuple[FittedGP, np.ndarray, np.ndarray]:
         X, y = self._observations(history)
@@ -149,3 +157,18 @@ class MFMSMethod(Method):
 
     def attributes(self) -> dict[str, Any]:
         return dict(self._attrs)
+
+
+def thin(points: list[tuple[np.ndarray, float]], limit: int, *, keep: list[bool]) -> list[tuple[np.ndarray, float]]:
+    """At most ``limit`` of ``points`` (row, score), in their order: those marked ``keep`` (the
+    full runs; the newest of them if they are more), the best others up to a quarter of the
+    limit, and the rest evenly spaced over the remaining others."""
+    if len(points) <= limit:
+        return list(points)
+    kept = [i for i, k in enumerate(keep) if k][-limit:]
+    others = [i for i, k in enumerate(keep) if not k]
+    best = sorted(others, key=lambda i: -points[i][1])[: max(0, min(limit // 4, limit - len(kept)))]
+    rest = sorted(set(others) - set(best))
+    room = limit - len(kept) - len(best)
+    spread = [rest[j] for j in np.linspace(0, len(rest) - 1, room).round().astype(int)] if room > 0 and rest else []
+    return [points[i] for i in sorted({*kept, *best, *spread})]

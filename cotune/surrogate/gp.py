@@ -36,6 +36,9 @@ REFIT_GROWTH = 0.1
 #: ... and at every call below this many observations, where a fit costs well under a second
 #: (so bo at the usual budgets fits at every proposal, as it always did).
 ALWAYS_REFIT_BELOW = 100
+#: Hyperparameters are fitted on at most this many observations (evenly spaced over the study), the
+#: GP then conditions on all of them: a fit's cost grows with the cube of its points.
+MAX_FIT_POINTS = 400
 #: Smallest per-point noise variance in standardised units (keeps the Cholesky stable).
 MIN_NOISE = 1e-6
 #: What a marginal-likelihood fit raises when it fails numerically: BoTorch's "all attempts failed",
@@ -138,11 +141,7 @@ def build_gp(
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     if X_t.ndim != 2 or X_t.shape[0] != y.shape[0] or X_t.shape[0] == 0:
         raise CotuneError(f"GP needs n x d inputs and n targets with n >= 1, got X {tuple(X_t.shape)}, y {y.shape}")
-    if standardise is None:
-        y_mean = float(y.mean())
-        y_std = float(y.std()) if y.shape[0] > 1 and y.std() > 1e-12 else 1.0
-    else:
-        y_mean, y_std = standardise
+    y_mean, y_std = _standardisation(y) if standardise is None else standardise
     Y_t = torch.as_tensor((y - y_mean) / y_std, dtype=DTYPE).unsqueeze(-1)
     var = np.zeros_like(y) if yvar is None else np.asarray(yvar, dtype=np.float64).reshape(-1)
     noise = torch.as_tensor(np.maximum(var / y_std**2, MIN_NOISE), dtype=DTYPE)
@@ -173,33 +172,51 @@ def build_gp(
     return FittedGP(model=model, y_mean=y_mean, y_std=y_std, kernel=kernel)
 
 
+def _standardisation(y: np.ndarray) -> tuple[float, float]:
+    """The scores' mean and standard deviation (1 where they do not vary), the GP's units."""
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    return float(y.mean()), float(y.std()) if y.shape[0] > 1 and y.std() > 1e-12 else 1.0
+
+
 class GPFitter:
     """Fits GPs to a study's growing observations, refitting hyperparameters only as often as they change.
 
     Hyperparameters are fitted by marginal likelihood (from the last fit's, a warm start) at every
-    call below `ALWAYS_REFIT_BELOW` observations and then whenever the observations grew by
-    `REFIT_GROWTH` since the last fit, but never twice on the same data (the proposals of one
-    batch, for workers freed together, share a fit). In between, the GP conditions on every
-    observation with the last hyperparameters (a Cholesky factorisation instead of an L-BFGS fit,
-    the bulk of a proposal's time with hundreds of observations). A new fitter (a resumed study)
-    fits at once.
+    call below `ALWAYS_REFIT_BELOW` observations and then once the observations grew by
+    `REFIT_GROWTH` since the last fit or changed as many times as that share of them (data a
+    caller keeps at a fixed size, e.g. `cotune.methods.mfms.MAX_POINTS`), but never twice on the same data (the
+    proposals of one batch, for workers freed together, share a fit). In between, the GP
+    conditions on every observation with the last hyperparameters (a Cholesky factorisation
+    instead of an L-BFGS fit, the bulk of a proposal's time with hundreds of observations). Above
+    `MAX_FIT_POINTS` observations the fit sees an evenly spaced subset of them. A new fitter (a
+    resumed study) fits at once.
     """
 
     def __init__(self, *, kernel: str = "matern") -> None:
         self.kernel = kernel
         self.warm: dict[str, torch.Tensor] | None = None
         self._fitted_n = 0
-        self._fitted_data = b""
+        self._seen = b""
+        self._changes = 0
 
     def fit(self, X: np.ndarray, y: np.ndarray, yvar: np.ndarray | None = None) -> FittedGP:
         """The GP on ``n x d`` encoded points, ``n`` scores and ``n`` noise variances (`build_gp`)."""
         n = len(y)
         data = hashlib.sha1(b"".join(np.ascontiguousarray(a, dtype=np.float64).tobytes()
                                      for a in (X, y, np.zeros(n) if yvar is None else yvar))).digest()
-        # a batch of proposals for free workers, with no new observation between them, shares one fit
-        refit = self.warm is None or (data != self._fitted_data and (
-            n < ALWAYS_REFIT_BELOW or n < self._fitted_n or n >= self._fitted_n * (1 + REFIT_GROWTH)))
-        gp = build_gp(X, y, yvar, kernel=self.kernel, warm_start=self.warm, fit=refit)
+        # a batch of proposals for free workers, with no new observation between them, shares one fit;
+        # changes are counted, not points, so data a caller keeps at a fixed size is refitted too
+        if data != self._seen:
+            self._seen, self._changes = data, self._changes + 1
+        refit = self.warm is None or (self._changes > 0 and (
+            n < ALWAYS_REFIT_BELOW or n < self._fitted_n or n >= self._fitted_n * (1 + REFIT_GROWTH)
+            or self._changes >= REFIT_GROWTH * self._fitted_n))
+        if refit and n > MAX_FIT_POINTS:
+            subset = np.unique(np.linspace(0, n - 1, MAX_FIT_POINTS).round().astype(int))
+            fitted = build_gp(X[subset], y[subset], None if yvar is None else np.asarray(yvar)[subset],
+                              kernel=self.kernel, warm_start=self.warm, standardise=_standardisation(y))
+            self.warm = fitted.hyperparameters()
+        gp = build_gp(X, y, yvar, kernel=self.kernel, warm_start=self.warm, fit=refit and n <= MAX_FIT_POINTS)
         if refit:
-            self.warm, self._fitted_n, self._fitted_data = gp.hyperparameters(), n, data
+            self.warm, self._fitted_n, self._changes = gp.hyperparameters(), n, 0
         return gp

@@ -83,3 +83,32 @@ def test_mfms_makes_three_confirmations_by_default(space, objective):
     result = cotune.optimize(objective, space, method="mfms", seed=0, total_budget=1200, full_budget=100,
                              small_budget=10)
     assert [t.role for t in result.trials].count(Role.CONFIRM) == 3
+
+
+def test_mfms_conditions_on_at_most_its_point_limit_keeping_full_runs_and_the_best(space, objective, monkeypatch):
+    from cotune.methods import mfms
+    from cotune.surrogate.gp import GPFitter
+
+    monkeypatch.setattr(mfms, "MAX_POINTS", 12)
+    seen = []
+    fit = GPFitter.fit
+    monkeypatch.setattr(GPFitter, "fit", lambda self, X, y, yvar=None: seen.append((X, y)) or fit(self, X, y, yvar))
+    result = cotune.optimize(objective, space, method="mfms", seed=0, total_budget=1200, full_budget=100,
+                             small_budget=10, n_confirm=1)
+    assert seen and max(len(y) for _, y in seen) == 12
+    X, y = seen[-1]
+    done = [t for t in result.trials if t.score is not None and t.role is not Role.CONFIRM]
+    full = [t for t in done if t.budget == 100]
+    assert sum(X[:, -1] == 1.0) >= len(full) - 1  # every full run but (perhaps) the last confirmation's
+    best_short = max(t.score for t in done if t.budget < 100)
+    assert best_short in y.tolist()
+
+
+def test_thin_keeps_the_marked_the_best_quarter_and_an_even_spread_in_order():
+    from cotune.methods.mfms import thin
+
+    points = [(None, float(s)) for s in [5, 1, 9, 2, 8, 3, 7, 4, 6, 0, 10, 11]]
+    kept = thin(points, 6, keep=[i == 1 for i in range(12)])
+    # the marked (index 1), the best (11: a quarter of 6 is 1), then 4 evenly spaced over the other 10
+    assert [s for _, s in kept] == [5, 1, 8, 4, 10, 11]
+    assert thin(points, 20, keep=[False] * 12) == points

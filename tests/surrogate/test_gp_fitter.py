@@ -56,3 +56,33 @@ def test_asks_with_no_new_observation_share_one_fit(monkeypatch):
     fitter.fit(X[:12], y[:12])  # another worker's proposal before any result came back
     fitter.fit(X, y)
     assert fits == [True, False, True]
+
+
+def test_data_kept_at_a_fixed_size_is_refitted_after_enough_changes():
+    n = 2 * ALWAYS_REFIT_BELOW
+    X, y = _data(2 * n)
+    fitter = GPFitter()
+    fitter.fit(X[:n], y[:n])
+    first = _lengthscale(fitter).clone()
+    changes = int(np.ceil(REFIT_GROWTH * n))
+    for k in range(1, changes):  # a window of n points sliding one at a time
+        fitter.fit(X[k: n + k], y[k: n + k])
+        assert torch.equal(_lengthscale(fitter), first)
+    fitter.fit(X[changes: n + changes], y[changes: n + changes])
+    assert not torch.equal(_lengthscale(fitter), first)
+
+
+def test_many_observations_fit_on_a_subset_and_condition_on_all(monkeypatch):
+    from cotune.surrogate import gp as gp_module
+
+    monkeypatch.setattr(gp_module, "MAX_FIT_POINTS", 40)
+    sizes = []
+    build = gp_module.build_gp
+    monkeypatch.setattr(gp_module, "build_gp", lambda X, *a, **k: sizes.append((len(X), k.get("fit", True))) or build(X, *a, **k))
+    X, y = _data(120)
+    y[-1] = 5.0  # a point outside the subset the posterior must still see
+    gp = GPFitter().fit(X, y)
+    assert sizes == [(40, True), (120, False)]
+    assert gp.model.train_inputs[0].shape[0] == 120
+    mean, _ = gp.posterior_mean_std(X[-1:])
+    assert mean[0] > 3.0
