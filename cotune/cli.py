@@ -141,9 +141,10 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "demo", help="JoBS on real LoRA fine-tuning of the packaged SmolLM2-135M (CPU, about 7 minutes on 2 cores)",
-        description="Optimise the data mixture and LoRA configuration of SmolLM2-135M-Instruct on packaged "
-                    "trivia, country and Python-documentation data, scored on held-out trivia questions. "
-                    "Re-running resumes the stored study.",
+        description="Optimise the data mixture, LoRA configuration and learning rate of SmolLM2-135M-Instruct "
+                    "on packaged trivia, country and Python-documentation data for a target (held-out countries and "
+                    "Python documentation topics, 3:1, scored by loss), or with --task trivia on held-out trivia "
+                    "questions. Re-running resumes the stored study.",
     )
     add_settings_arguments(p)
     p.add_argument("--storage", default="cotune-demo.db", help="SQLite file of the study (default cotune-demo.db)")
@@ -168,8 +169,9 @@ def _demo(args: argparse.Namespace) -> int:
     _print_answer(console, result.study, args.storage)
     if result.best is not None and result.baseline is not None and result.best.score > result.baseline.score:
         check = " ".join(["python benchmarks/demo_holdout.py", args.storage, *settings_flags(settings)])
-        console.print(f"the gain is measured on the {settings.n_eval} questions the study selected on; `{check}` "
-                      "retrains both, with several training seeds, and scores them on fresh questions")
+        rows = "questions" if settings.task == "trivia" else "rows of each target domain"
+        console.print(f"the gain is measured on the {settings.n_eval} held-out {rows} the study selected on; "
+                      f"`{check}` retrains both, with several training seeds, and scores them on fresh ones")
     return 0
 
 

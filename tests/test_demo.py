@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from pathlib import Path
 
 import pytest
 
 from cotune.cli import main
-from cotune.demo import DemoSettings, add_settings_arguments, demo_training, settings_flags, settings_from_arguments
+from cotune.demo import (
+    DemoSettings, add_settings_arguments, demo_space, demo_training, settings_flags, settings_from_arguments,
+)
+from cotune.train import TrainingConfigError, TrainingObjective
 
 
 def parse(*argv: str) -> DemoSettings:
@@ -39,8 +44,27 @@ def test_demo_training_trains_at_the_settings(tmp_path, monkeypatch):
     assert objective.domains == ["games", "countries"]
     train = objective.train
     assert (train.batch_size, train.micro_batch_size, train.warmup_steps, train.small_budget) == (16, 4, 0, 4)
-    assert (objective.data.n_examples, objective.evaluation.n_examples) == (64, 24)
+    assert objective.data.n_examples == 64
+    assert [(t.kind, t.name, t.weight, t.n_examples) for t in objective.evaluation] == [
+        ("loss", "countries", 0.75, 24), ("loss", "python_docs", 0.25, 24)]
+    assert all(Path(t.path).name == f"target_{t.name}.jsonl" for t in objective.evaluation)
     assert train.seed == settings.seed
+    trivia = demo_training(dataclasses.replace(settings, task="trivia"))
+    assert (trivia.evaluation.kind, trivia.evaluation.metric, trivia.evaluation.n_examples) == (
+        "multiple_choice", "prob_correct", 24)
+
+
+def test_the_blend_task_searches_the_learning_rate_and_trivia_keeps_the_old_space(tmp_path, monkeypatch):
+    monkeypatch.setenv("COTUNE_CACHE", str(tmp_path))
+    monkeypatch.setattr(TrainingObjective, "n_layers", lambda self: 30)
+    settings = DemoSettings(domains="games,countries")
+    blend = demo_space(demo_training(settings), settings)
+    lr = blend.params["learning_rate"]
+    assert (lr.low, lr.high, lr.log, blend.default_config().params["learning_rate"]) == (1e-4, 1e-2, True, 1e-3)
+    trivia = dataclasses.replace(settings, task="trivia")
+    assert "learning_rate" not in demo_space(demo_training(trivia), trivia).params
+    with pytest.raises(TrainingConfigError, match="unknown task 'poetry'; choose from blend, trivia"):
+        demo_training(dataclasses.replace(settings, task="poetry"))
 
 
 @pytest.mark.parametrize(("flags", "message"), [
@@ -75,5 +99,6 @@ def test_demo_points_to_the_fresh_question_check_when_it_reports_a_gain(answer_b
     out = " ".join(capsys.readouterr().out.split())
     hint = f"`python benchmarks/demo_holdout.py {db} --batch-size 8` retrains both, with several training seeds"
     assert (hint in out) == answer_beats_baseline
-    expected = "measured on the 48 questions the study selected on" if answer_beats_baseline else "no configuration"
+    expected = "measured on the 24 held-out rows of each target domain the study selected on" if answer_beats_baseline \
+        else "no configuration"
     assert expected in out

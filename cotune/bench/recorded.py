@@ -25,7 +25,7 @@ from cotune.trial import Result
 #: Facts of a run's info kept in a recording (timings and the final training loss).
 INFO_KEYS = ("steps", "train_seconds", "eval_seconds", "wall_seconds", "train_loss_last")
 #: Recordings shipped with the package, by benchmark name.
-RECORDINGS = {"smollm2-trivia": "smollm2-trivia.json"}
+RECORDINGS = {"smollm2-trivia": "smollm2-trivia.json", "smollm2-blend": "smollm2-blend.json"}
 
 
 def recording_path(name: str) -> Path:
@@ -102,6 +102,18 @@ class RecordedLandscape:
         full = [self.score_at(i, self.full_budget) for i in range(n)]
         return float(spearmanr(short, full).statistic)
 
+    @property
+    def noise_std(self) -> float | None:
+        """Standard deviation of the baseline's full-budget score over the training seeds it was
+        also recorded with (`record_noise`; with the design's own run), or None without them."""
+        noise = [float(n["score"]) for n in self.data.get("noise", [])]
+        if not noise:
+            return None
+        default = self.space.encode(self.space.default_config())
+        own = [float(r["curve"][max(r["curve"], key=float)]) for r, x in zip(self.data["runs"], self._runs[0])
+               if np.allclose(x, default)]
+        return float(np.std(noise + own, ddof=1)) if len(noise + own) > 1 else None
+
     def __call__(self, config: Config, budget: float) -> Result:
         """The objective: the nearest recorded run's score at ``budget``, with curve points."""
         index = self.nearest(config)
@@ -124,7 +136,7 @@ def record(
     """Train each configuration at ``full_budget`` and store its curve in ``path`` after every run.
 
     A recording already at ``path`` for the same space and budget is resumed: configurations it
-    holds are not trained again, failed ones are tried again. Failed runs are stored with their
+    holds are not trained again (its `record_noise` runs are kept), failed ones are tried again. Failed runs are stored with their
     error and left out of replay.
     """
     target = Path(path)
@@ -134,6 +146,7 @@ def record(
         previous = json.loads(target.read_text())
         if previous.get("space") == data["space"] and previous.get("full_budget") == data["full_budget"]:
             data["runs"] = previous["runs"]
+            data.update({"noise": previous["noise"]} if "noise" in previous else {})
     done = {Config.from_dict(r["config"]).key() for r in data["runs"]}
     for i, config in enumerate(configs):
         if config.key() in done:
@@ -155,3 +168,30 @@ def record(
         if on_run is not None:
             on_run(i, config, result)
     return data
+
+
+def record_noise(
+    make_objective: Callable[[int], Callable[[Config, float], Result]],
+    config: Config,
+    seeds: Sequence[int],
+    *,
+    full_budget: float,
+    path: str | os.PathLike[str],
+) -> list[dict[str, Any]]:
+    """Train ``config`` (the baseline) at ``full_budget`` once per training seed, with the objective
+    ``make_objective(seed)``, and store the scores in the recording at ``path`` under ``noise``
+    (seeds already there are not trained again): the noise floor of one score."""
+    target = Path(path)
+    data = json.loads(target.read_text())
+    noise = data.setdefault("noise", [])
+    done = {n["seed"] for n in noise if n["config"] == config.to_dict()}
+    for seed in seeds:
+        if seed in done:
+            continue
+        result = make_objective(seed)(config, full_budget)
+        noise.append({"seed": seed, "config": config.to_dict(), "score": result.score,
+                      "curve": {str(b): v for b, v in sorted({**(result.curve or {}), float(full_budget): result.score}.items())}})
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        tmp.replace(target)
+    return noise

@@ -1,11 +1,14 @@
-"""Offline demo data: training domains and a held-out task built from text installed packages ship.
+"""Offline demo data: training domains and held-out tasks built from text installed packages ship.
 
 Sources (read as files, never imported): the ``Red-Trivia`` wheel (trivia question/answer lists,
 GPLv3), ``countryinfo`` (country facts, MIT) and Python's own ``pydoc_data.topics``. Trivia
 categories are grouped into four training domains; four other categories are held out as a
 4-way multiple-choice task (the paper's out-of-domain setting), with distractors drawn from the
-answers of other questions of the same held-out category. Files are written once into the cache
-folder (never committed); building is deterministic for a given seed and takes a few seconds.
+answers of other questions of the same held-out category. A share of the countries and of the
+Python documentation topics (`TARGET_SHARE`) is held out of those two domains as well, half as
+the rows a study selects on (``targets``) and half as fresh rows to check its answer on
+(``fresh_targets``). Files are written once into the cache folder (never committed); building is
+deterministic for a given seed and takes a few seconds.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from cotune.train.model import default_cache_dir
 
 logger = logging.getLogger(__name__)
 
-DEMO_VERSION = 2  # bump when the built files change, so stale caches are not reused
+DEMO_VERSION = 3  # bump when the built files change, so stale caches are not reused
 
 #: Training domain -> Red-Trivia categories.
 TRIVIA_DOMAINS: dict[str, tuple[str, ...]] = {
@@ -41,6 +44,12 @@ TRIVIA_DOMAINS: dict[str, tuple[str, ...]] = {
 #: Red-Trivia categories held out as the evaluation task.
 HELD_OUT = ("artandliterature", "general", "greekmyth", "worldcapitals")
 N_CHOICES = 4
+#: Share of the countries (all facts of one country together) and of the Python documentation
+#: topics (all chunks of one topic together) held out of their training domains, their rows split
+#: evenly between the rows a study selects on and fresh rows.
+TARGET_SHARE = 0.25
+#: The training domains rows are held out of.
+TARGET_DOMAINS = ("countries", "python_docs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,13 +58,16 @@ class DemoData:
 
     ``domains`` maps each training domain to its JSONL file; ``eval_multiple_choice`` holds the
     held-out 4-way multiple-choice task and ``eval_exact_match`` the same questions with every
-    accepted answer.
+    accepted answer. ``targets`` and ``fresh_targets`` map each of `TARGET_DOMAINS` to rows held
+    out of it (training rows, for a ``loss`` evaluation): the ones to select on and fresh ones.
     """
 
     domains: dict[str, str]
     eval_multiple_choice: str
     eval_exact_match: str
     sizes: dict[str, int]
+    targets: dict[str, str]
+    fresh_targets: dict[str, str]
 
     @property
     def eval_files(self) -> dict[str, str]:
@@ -94,12 +106,12 @@ def _key(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
 
 
-def country_rows() -> list[dict[str, str]]:
-    """Question/answer pairs about every country in the ``countryinfo`` data files."""
+def country_rows() -> dict[str, list[dict[str, str]]]:
+    """Question/answer pairs about every country in the ``countryinfo`` data files, by country."""
     spec = importlib.util.find_spec("countryinfo")
     if spec is None or spec.origin is None:
         raise TrainingConfigError("the demo data needs country facts: `pip install countryinfo`")
-    rows = []
+    rows: dict[str, list[dict[str, str]]] = {}
     for path in sorted((Path(spec.origin).parent / "data").glob("*.json")):
         c = json.loads(path.read_text(encoding="utf-8"))
         name = c.get("name")
@@ -118,26 +130,47 @@ def country_rows() -> list[dict[str, str]]:
             (f"What is {name} called in its own language?", c.get("nativeName")),
             (f"About how many people live in {name}?", f"{c['population']:,}" if c.get("population") else None),
         ]
-        rows.extend({"prompt": q, "completion": str(a)} for q, a in facts if a)
+        rows.setdefault(name, []).extend({"prompt": q, "completion": str(a)} for q, a in facts if a)
     return rows
 
 
-def python_doc_rows(max_chars: int = 800) -> list[dict[str, str]]:
-    """Python's reference documentation topics, cut into chunks of whole paragraphs."""
+def python_doc_rows(max_chars: int = 800) -> dict[str, list[dict[str, str]]]:
+    """Python's reference documentation topics, cut into chunks of whole paragraphs, by topic."""
     from pydoc_data.topics import topics
 
-    rows = []
+    rows: dict[str, list[dict[str, str]]] = {}
     for name in sorted(topics):
-        chunk = ""
+        chunk, chunks = "", []
         for paragraph in re.split(r"\n\s*\n", topics[name]):
             paragraph = paragraph.strip("\n")
             if chunk and len(chunk) + len(paragraph) > max_chars:
-                rows.append({"text": chunk})
+                chunks.append({"text": chunk})
                 chunk = ""
             chunk = f"{chunk}\n\n{paragraph}" if chunk else paragraph
         if chunk.strip():
-            rows.append({"text": chunk})
+            chunks.append({"text": chunk})
+        rows[name] = chunks
     return rows
+
+
+def split_groups(groups: dict[str, list[dict[str, str]]], domain: str,
+                 seed: int) -> tuple[list[dict[str, str]], list[dict[str, str]], list[dict[str, str]]]:
+    """Rows of ``groups`` (e.g. by country) as training, target and fresh rows: each group is held
+    out of training whole with probability `TARGET_SHARE`, and the held-out rows, shuffled, are
+    dealt alternately to the target and the fresh rows, less any row that is also a training row
+    or held out twice (Python's documentation repeats some paragraphs across topics)."""
+    train, held = [], []
+    for name, rows in groups.items():
+        (held if random.Random(f"{seed}/{domain}/{name}").random() < TARGET_SHARE else train).extend(rows)
+    seen = {json.dumps(row, sort_keys=True) for row in train}
+    unique = []
+    for row in held:
+        key = json.dumps(row, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            unique.append(row)
+    random.Random(f"{seed}/{domain}/held-out").shuffle(unique)
+    return train, unique[0::2], unique[1::2]
 
 
 def multiple_choice_rows(items: list[tuple[str, list[str]]], rng: random.Random) -> list[dict[str, Any]]:
@@ -178,14 +211,17 @@ def _build(folder: Path, seed: int) -> None:
 
     def unseen(rows: Iterable[dict[str, str]]) -> Iterator[dict[str, str]]:
         """Training rows minus any evaluation question (the lists and countryinfo share some)."""
-        return (row for row in rows if _key(row["prompt"]) not in held_out)
+        return (row for row in rows if _key(row.get("prompt", "")) not in held_out)
 
     sizes: dict[str, int] = {}
     for domain, categories in TRIVIA_DOMAINS.items():
         rows = ({"prompt": q, "completion": a[0]} for cat in categories for q, a in read_trivia(files[cat]))
         sizes[domain] = _write_jsonl(folder / f"{domain}.jsonl", unseen(rows))
-    sizes["countries"] = _write_jsonl(folder / "countries.jsonl", unseen(country_rows()))
-    sizes["python_docs"] = _write_jsonl(folder / "python_docs.jsonl", python_doc_rows())
+    for domain, groups in (("countries", country_rows()), ("python_docs", python_doc_rows())):
+        train, target, fresh = (list(unseen(rows)) for rows in split_groups(groups, domain, seed))
+        sizes[domain] = _write_jsonl(folder / f"{domain}.jsonl", train)
+        sizes[f"target_{domain}"] = _write_jsonl(folder / f"target_{domain}.jsonl", target)
+        sizes[f"fresh_{domain}"] = _write_jsonl(folder / f"fresh_{domain}.jsonl", fresh)
     sizes["eval_multiple_choice"] = _write_jsonl(
         folder / "eval_multiple_choice.jsonl", ({k: r[k] for k in ("question", "choices", "answer")} for r in mc))
     _write_jsonl(folder / "eval_exact_match.jsonl", ({"question": r["question"], "answer": r["answers"]} for r in mc))
@@ -193,10 +229,11 @@ def _build(folder: Path, seed: int) -> None:
 
 
 def build_demo_data(cache_dir: str | os.PathLike[str] | None = None, *, seed: int = 0, force: bool = False) -> DemoData:
-    """Build (once) and return the demo domains and held-out task.
+    """Build (once) and return the demo domains and held-out tasks.
 
     Training domains: ``games``, ``pop_culture``, ``science_sports``, ``us_geography`` (trivia),
-    ``countries`` (country facts) and ``python_docs`` (plain text).
+    ``countries`` (country facts) and ``python_docs`` (plain text), the last two without their
+    held-out target and fresh rows.
 
     Args:
         cache_dir: Root of the cache (default `cotune.train.model.default_cache_dir`).
@@ -221,4 +258,6 @@ def build_demo_data(cache_dir: str | os.PathLike[str] | None = None, *, seed: in
     names = [*TRIVIA_DOMAINS, "countries", "python_docs"]
     return DemoData(domains={n: str(folder / f"{n}.jsonl") for n in names},
                     eval_multiple_choice=str(folder / "eval_multiple_choice.jsonl"),
-                    eval_exact_match=str(folder / "eval_exact_match.jsonl"), sizes=sizes)
+                    eval_exact_match=str(folder / "eval_exact_match.jsonl"), sizes=sizes,
+                    targets={d: str(folder / f"target_{d}.jsonl") for d in TARGET_DOMAINS},
+                    fresh_targets={d: str(folder / f"fresh_{d}.jsonl") for d in TARGET_DOMAINS})

@@ -115,6 +115,7 @@ def demo_objective(
     n_eval: int = 100,
     metric: str = "accuracy",
     domains: list[str] | None = None,
+    target: dict[str, float] | None = None,
     cache_dir: str | None = None,
     seed: int = 0,
     timeout_s: float | None = None,
@@ -122,7 +123,8 @@ def demo_objective(
     **train: Any,
 ) -> TrainingObjective:
     """The offline demo: LoRA on the packaged SmolLM2-135M-Instruct, trivia/country/Python-docs
-    domains, scored on held-out trivia questions (trivia categories no training domain holds).
+    domains, scored on held-out trivia questions (trivia categories no training domain holds), or
+    with ``target`` on held-out rows of some of the domains.
 
     CPU-friendly defaults: batch 8 of at most 128 tokens, 256 training examples, 100 evaluation
     questions. The model has 30 layers: ``cotune.lora_space(obj.domains, n_layers=30)``.
@@ -136,6 +138,9 @@ def demo_objective(
             ``"accuracy"``, ``"accuracy_norm"`` or ``"prob_correct"`` of 4-way multiple choice
             (``prob_correct`` is smoother with few questions).
         domains: A subset of the demo domains (default all six).
+        target: Score instead on held-out rows (`DemoData.targets`) of these domains, weighted:
+            minus the weighted mean of their token losses, each a task of its own
+            (``Trial.task_scores``); ``metric`` is then unused. E.g. ``{"countries": 0.75, "python_docs": 0.25}``.
         cache_dir: Cache root for the built data and the dequantised model.
         seed: Seed of data sampling, adapter initialisation and the evaluation distractors.
         timeout_s: Wall-clock limit per trial.
@@ -150,12 +155,20 @@ def demo_objective(
     unknown = sorted(set(chosen) - set(demo.domains))
     if unknown:
         raise TrainingConfigError(f"unknown demo domains {unknown}; choose from {sorted(demo.domains)}")
+    unknown = sorted(set(target or ()) - set(demo.targets))
+    if unknown:
+        raise TrainingConfigError(f"no held-out rows of {unknown}; target domains are {sorted(demo.targets)}")
     kind = "loss" if metric == "loss" else "multiple_choice"
+    evaluation: EvalConfig | list[EvalConfig] = EvalConfig(
+        kind=kind, path=demo.eval_files[kind], n_examples=n_eval, batch_size=16, metric=None if kind == "loss" else metric)
+    if target:
+        # 64 tokens hold a whole question row (prompts are cut from the left) and a text row's start
+        evaluation = [EvalConfig(kind="loss", path=demo.targets[name], n_examples=n_eval, batch_size=16, max_length=64,
+                                 name=name, weight=weight) for name, weight in target.items()]
     return TrainingObjective(
         model=smollm2_model_config(cache_dir=cache_dir),
         data=DataConfig(domains={name: demo.domains[name] for name in chosen}, n_examples=n_examples, max_length=128),
-        evaluation=EvalConfig(kind=kind, path=demo.eval_files[kind], n_examples=n_eval, batch_size=16,
-                              metric=None if kind == "loss" else metric),
+        evaluation=evaluation,
         train=TrainConfig(budget_unit=budget_unit, small_budget=small_budget, seed=seed, timeout_s=timeout_s, **train),
         in_process=in_process,
     )

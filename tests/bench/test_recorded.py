@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import cotune
-from cotune.bench.recorded import RecordedLandscape, record
+from cotune.bench.recorded import RecordedLandscape, record, record_noise
 from cotune.space.design import initial_design
 
 
@@ -59,6 +60,30 @@ def test_replay_reads_the_nearest_run_at_the_budget_fraction(tmp_path, small_spa
     assert bench(best, 37.5).score == pytest.approx(0.375 * bench.optimum)  # between the 25% and 50% points
     nearby = cotune.Config({"a": best.mixture["a"] - 0.001, "b": best.mixture["b"] + 0.001}, best.params)
     assert bench.true_score(nearby) == bench.true_score(best)
+
+
+def test_the_baselines_noise_floor_is_recorded_once_per_seed_and_kept_on_resume(tmp_path, small_space):
+    path = tmp_path / "rec.json"
+    configs = initial_design(small_space, 4, 0)  # the baseline first
+    record(fake_training, small_space, configs, full_budget=20, path=path, meta={})
+    seeds_trained = []
+
+    def with_seed(seed):
+        def train(config, budget):
+            seeds_trained.append(seed)
+            result = fake_training(config, budget)
+            return cotune.Result(score=result.score + 0.01 * seed, curve=result.curve)
+        return train
+
+    default = small_space.default_config()
+    noise = record_noise(with_seed, default, [1, 2], full_budget=20, path=path)
+    assert [n["seed"] for n in noise] == [1, 2] and seeds_trained == [1, 2]
+    record_noise(with_seed, default, [1, 2, 3], full_budget=20, path=path)
+    assert seeds_trained == [1, 2, 3]  # 1 and 2 were not trained again
+    record(fake_training, small_space, configs, full_budget=20, path=path, meta={})  # a resumed recording
+    base = fake_training(default, 20).score
+    bench = RecordedLandscape(path=path)
+    assert bench.noise_std == pytest.approx(float(np.std([base, base + 0.01, base + 0.02, base + 0.03], ddof=1)))
 
 
 def test_packaged_recording_replays_through_optimize():

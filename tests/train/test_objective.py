@@ -46,6 +46,23 @@ def test_demo_data_is_built_once_and_well_formed(tmp_path):
     assert build_demo_data(tmp_path) == demo  # second call reuses the files
 
 
+def test_target_rows_are_held_out_of_training_and_split_into_selection_and_fresh_rows(tmp_path):
+    demo = build_demo_data(tmp_path)
+    assert list(demo.targets) == list(demo.fresh_targets) == ["countries", "python_docs"]
+    for name in demo.targets:
+        train, target, fresh = ([json.dumps(row) for row in map(json.loads, open(path))]
+                                for path in (demo.domains[name], demo.targets[name], demo.fresh_targets[name]))
+        assert len(target) > 100 and len(fresh) > 100 and abs(len(target) - len(fresh)) <= 0.05 * len(target)
+        assert not set(train) & set(target) and not set(train) & set(fresh) and not set(target) & set(fresh)
+        held = len(target) + len(fresh)
+        assert 0.1 < held / (held + len(train)) < 0.5  # whole countries or topics, about TARGET_SHARE of them
+    countries = {row["prompt"].split(" of ")[-1] for row in map(json.loads, open(demo.domains["countries"]))
+                 if row["prompt"].startswith("What is the capital of")}
+    held_out = {row["prompt"].split(" of ")[-1] for row in map(json.loads, open(demo.targets["countries"]))
+                if row["prompt"].startswith("What is the capital of")}
+    assert held_out and not countries & held_out  # a country's facts are held out together
+
+
 def test_demo_objective_scores_by_answer_loss_or_multiple_choice(tmp_path):
     from cotune.train import demo_objective
 
