@@ -140,7 +140,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     from cotune.demo import add_settings_arguments
 
     p = sub.add_parser(
-        "demo", help="JoBS on real LoRA fine-tuning of the packaged SmolLM2-135M (CPU, about 7 minutes on 2 cores)",
+        "demo", help="JoBS on real LoRA fine-tuning of the packaged SmolLM2-135M (CPU, about 6-7 minutes on 2 cores)",
         description="Optimise the data mixture, LoRA configuration and learning rate of SmolLM2-135M-Instruct "
                     "on packaged trivia, country and Python-documentation data for a target (held-out countries and "
                     "Python documentation topics, 3:1, scored by loss), or with --task trivia on held-out trivia "

@@ -6,8 +6,8 @@ uneven blend (`TARGET`) of facts about countries and of Python documentation top
 training row holds, scored by the held-out loss; the four trivia domains are distractors, and the
 learning rate is searched with the mixture and the LoRA settings. ``--task trivia`` scores
 held-out 4-way trivia questions instead (the demo of cotune 0.1). The settings below finish in
-about 7 minutes on a 2-core CPU: four full runs teach the predictor, ten short runs search, two
-full runs confirm.
+about 6-7 minutes on a 2-core CPU: four full runs teach the predictor, then short runs search and
+two full runs confirm if the short runs pay, or full runs go on if they do not.
 """
 
 from __future__ import annotations
