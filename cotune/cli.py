@@ -43,6 +43,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
                    help="n_init for every method: a count or 'auto' (default: each method's own)")
     p.add_argument("--n-confirm", type=int, default=None,
                    help="n_confirm for every method that confirms (default: each method's own)")
+    p.add_argument("--warm-start", default=None, metavar="BENCHMARK",
+                   help="start every run from a bo study of this benchmark (same space, seed and budget), "
+                        "e.g. lora-mix-sibling for lora-mix: what a related earlier study buys")
     p.add_argument("--processes", type=int, default=2, help="runs in parallel (one process each)")
     p.add_argument("--out", default="cotune-bench", metavar="DIR",
                    help="folder for runs.json, summary.md and best-so-far.png (default cotune-bench)")
@@ -63,7 +66,7 @@ def _bench(args: argparse.Namespace) -> int:
     for name in args.methods:
         if name not in METHODS:
             raise SystemExit(f"cotune bench: unknown method {name!r}; choose from {', '.join(METHODS)}")
-    for name in args.benchmarks:
+    for name in [*args.benchmarks, *([args.warm_start] if args.warm_start else [])]:
         if name not in LANDSCAPES:
             raise SystemExit(f"cotune bench: unknown benchmark {name!r}; choose from {', '.join(LANDSCAPES)}")
     for name, value, low in (("--seeds", args.seeds, 1), ("--processes", args.processes, 1),
@@ -73,16 +76,23 @@ def _bench(args: argparse.Namespace) -> int:
     if not (args.budget > 0 and 0 < args.target < 1):
         raise SystemExit(f"cotune bench: --budget must be > 0 and --target in (0, 1), got {args.budget}, {args.target}")
     setup = BenchSetup(total_full_runs=args.budget, full_budget=args.full_budget, small_budget=args.small_budget,
-                       target=args.target, n_init=args.n_init, n_confirm=args.n_confirm)
+                       target=args.target, n_init=args.n_init, n_confirm=args.n_confirm, warm_start=args.warm_start)
     try:  # bad budgets or counts: say so before any process starts
         for name in args.methods:
             StudySettings(method=name, **setup.settings())
     except SettingsError as err:
         raise SystemExit(f"cotune bench: {err}") from None
+    if args.warm_start:
+        source = LANDSCAPES[args.warm_start]().space
+        different = [name for name in args.benchmarks if LANDSCAPES[name]().space != source]
+        if different:
+            raise SystemExit(f"cotune bench: --warm-start {args.warm_start} searches another space than "
+                             f"{', '.join(different)}; a warm start needs the same domains and settings")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     console = Console()
-    given = "".join(f", {name} {value}" for name, value in (("n_init", setup.n_init), ("n_confirm", setup.n_confirm))
+    given = "".join(f", {name} {value}" for name, value in (("n_init", setup.n_init), ("n_confirm", setup.n_confirm),
+                                                             ("warm start from bo on", setup.warm_start))
                     if value is not None)
     total = len(args.methods) * len(args.benchmarks) * args.seeds
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))

@@ -55,6 +55,29 @@ def test_bench_passes_n_init_and_n_confirm_to_the_methods(tmp_path, capsys):
     assert "n_init 3, n_confirm 1" in (tmp_path / "summary.md").read_text()
 
 
+def test_bench_warm_starts_every_run_from_a_bo_study_of_a_related_benchmark(tmp_path, capsys):
+    import cotune
+    from cotune.bench.harness import BenchSetup, run_one
+    from cotune.bench.landscapes import make_landscape
+
+    assert main(["bench", "--methods", "bo", "--benchmarks", "lora-mix", "--seeds", "1", "--budget", "8",
+                 "--warm-start", "lora-mix-sibling", "--processes", "1", "--out", str(tmp_path)]) == 0
+    [run] = json.loads((tmp_path / "runs.json").read_text())
+    setup = BenchSetup(total_full_runs=8, warm_start="lora-mix-sibling")
+    warm = run_one("bo", "lora-mix", 0, setup)
+    assert [tuple(p) for p in run["trace"]] == warm.trace and warm.spent <= 800  # the source's runs cost nothing
+    assert "warm start from bo on lora-mix-sibling" in (tmp_path / "summary.md").read_text()
+    source = make_landscape("lora-mix-sibling", curve_budgets=setup.curve_budgets, seed=0)
+    study = cotune.optimize(source, source.space, method="bo", seed=0, **setup.settings()).study
+    target = make_landscape("lora-mix", curve_budgets=setup.curve_budgets, seed=0)
+    started = cotune.optimize(target, target.space, method="bo", seed=0, warm_start=study, **setup.settings())
+    cold = cotune.optimize(target, target.space, method="bo", seed=0, **setup.settings())
+    assert target.regret(started.best.config) == pytest.approx(warm.final_regret)
+    assert [t.config for t in started.trials] != [t.config for t in cold.trials]
+    with pytest.raises(SystemExit, match="--warm-start lora-mix-10 searches another space than lora-mix"):
+        main(["bench", "--benchmarks", "lora-mix", "--warm-start", "lora-mix-10", "--out", str(tmp_path / "x")])
+
+
 def test_bench_rejects_bad_settings_before_running(tmp_path):
     out = tmp_path / "bench"
     with pytest.raises(SystemExit, match="n_confirm must be an int >= 0 or None, got -1"):

@@ -23,7 +23,10 @@ from cotune.trial import incumbents
 class BenchSetup:
     """Budgets of every run: total in full budgets, full budget ``B`` and small budget ``b``; a run
     reaches the target once its incumbent's regret is at most ``target`` times the optimum.
-    ``n_init`` and ``n_confirm``, when given, are passed to every method (None: each method's own)."""
+    ``n_init`` and ``n_confirm``, when given, are passed to every method (None: each method's own).
+    With ``warm_start`` (a benchmark over the same space), every run first runs `bo` on that
+    benchmark with the same seed and budget and starts from its study (``cotune.optimize(...,
+    warm_start=)``): what an earlier study of a related task buys."""
 
     total_full_runs: float = 20.0
     full_budget: float = 100.0
@@ -31,6 +34,7 @@ class BenchSetup:
     target: float = 0.01
     n_init: int | str | None = None
     n_confirm: int | None = None
+    warm_start: str | None = None
 
     @property
     def total_budget(self) -> float:
@@ -78,8 +82,13 @@ def run_one(method: str, benchmark: str, seed: int, setup: BenchSetup = BenchSet
     import cotune
 
     landscape = make_landscape(benchmark, full_budget=setup.full_budget, curve_budgets=setup.curve_budgets, seed=seed)
+    warm = None
+    if setup.warm_start is not None:
+        source = make_landscape(setup.warm_start, full_budget=setup.full_budget, curve_budgets=setup.curve_budgets,
+                                seed=seed)
+        warm = cotune.optimize(source, source.space, method="bo", seed=seed, **setup.settings()).study
     start = time.perf_counter()
-    result = cotune.optimize(landscape, landscape.space, method=method, seed=seed, **setup.settings())
+    result = cotune.optimize(landscape, landscape.space, method=method, seed=seed, warm_start=warm, **setup.settings())
     wall = time.perf_counter() - start
     trace = [(spent, landscape.regret(best.config) if best is not None else float("inf"))
              for spent, best in incumbents(result.trials, setup.full_budget)]
