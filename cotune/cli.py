@@ -197,7 +197,8 @@ def _add_train_best(sub: argparse._SubParsersAction) -> None:
     helptext = "retrain the best configuration of a study file's study and save the adapter with a model card"
     p = sub.add_parser("train-best", help=helptext, description=helptext + " (peft's save_pretrained: load it with "
                        "PeftModel.from_pretrained)")
-    p.add_argument("file", help="the study file (its study must have a full run measured)")
+    p.add_argument("file", help="the study file, or the study database `cotune run` made with it (its study must "
+                                "have a full run measured)")
     p.add_argument("-o", "--output", required=True, help="folder for the adapter, the tokenizer and README.md")
     p.add_argument("--budget", type=float, default=None, help="training budget (default: the study's full budget)")
     p.set_defaults(func=_train_best)

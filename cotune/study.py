@@ -195,6 +195,10 @@ class Study:
         """Facts stored with the study (the predictor's error, the budget split, ...)."""
         return self.storage.get_attrs(self._study_id)
 
+    def set_attribute(self, key: str, value: Any) -> None:
+        """Store a JSON-able fact of one's own with the study (shown in `attributes`, kept on resume)."""
+        self.storage.set_attr(self._study_id, key, value)
+
     # ------------------------------------------------------------------ ask / tell
     def enqueue(self, config: Config | Mapping[str, Any], *, budget: float | None = None) -> Trial:
         """Queue a configuration of one's own, trained (at the full budget unless ``budget``) before

@@ -322,6 +322,7 @@ def run_study_file(path: str | Path, *, progress: bool = True):
     """Run (or resume) the study a file describes; returns its `OptimizeResult`."""
     loaded = load_study_file(path)
     objective, study = _open(loaded)
+    study.set_attribute("study_file", str(Path(path).resolve()))  # so `cotune train-best DB` finds the setup
     for queued in loaded.enqueue:
         study.enqueue(queued.model_dump())
     return study.optimize(objective, executor=loaded.execution.make_executor(), retries=loaded.execution.retries,
@@ -329,15 +330,19 @@ def run_study_file(path: str | Path, *, progress: bool = True):
 
 
 def train_best(path: str | Path, folder: str | Path, *, budget: float | None = None) -> tuple[Any, Any]:
-    """Retrain the best configuration of the study a file describes (at the full budget unless
-    ``budget``) and save the adapter, the tokenizer and a model card to ``folder``.
+    """Retrain the best configuration of the study a file describes, or of a study database made
+    by ``cotune run`` (at the full budget unless ``budget``), and save the adapter, the tokenizer
+    and a model card to ``folder``.
 
     Returns:
         ``(the study's best trial, the retrain's Result)``.
 
     Raises:
-        SettingsError: the study has no full run measured yet.
+        SettingsError: the study has no full run measured yet, or a database does not say which
+            study file made it.
     """
+    if Path(path).is_file() and Path(path).read_bytes()[:16] == b"SQLite format 3\x00":
+        path = _study_file_of(path)
     loaded = load_study_file(path)
     objective, study = _open(loaded)
     best = study.best
@@ -348,6 +353,23 @@ def train_best(path: str | Path, folder: str | Path, *, budget: float | None = N
     result = objective.train_and_save(best.config, budget, folder)
     Path(folder, "README.md").write_text(_model_card(loaded, study, best, budget, result), encoding="utf-8")
     return best, result
+
+
+def _study_file_of(database: str | Path) -> str:
+    """The study file that ran the (only or first) study of ``database`` (recorded by `run_study_file`)."""
+    from cotune.storage import Storage
+
+    store = Storage(database)
+    names = store.study_names()
+    found = store.find_study(names[0]) if names else None
+    if found is None:
+        raise SettingsError(f"{database}: holds no study; run one first (cotune run)")
+    recorded = store.get_attrs(found[0]).get("study_file")
+    if recorded is None or not Path(recorded).is_file():
+        why = "was not run from a study file" if recorded is None else f"was run from {recorded}, which is gone"
+        raise SettingsError(f"{database}: study {names[0]!r} {why}, so its model and data are unknown here; "
+                            "pass the study file that describes it instead")
+    return recorded
 
 
 def _describe_evaluation(evaluation: EvalConfig | tuple[EvalConfig, ...]) -> str:

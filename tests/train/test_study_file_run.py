@@ -62,7 +62,7 @@ study: {{method: random, total_budget: 4, full_budget: 2, small_budget: 1, stora
         main(["train-best", str(study_file), "-o", str(tmp_path / "none")])
     assert main(["run", str(study_file)]) == 0
     out = tmp_path / "adapter"
-    assert main(["train-best", str(study_file), "-o", str(out)]) == 0
+    assert main(["train-best", str(tmp_path / "run.db"), "-o", str(out)]) == 0  # the database names its study file
     card = (out / "README.md").read_text()
     best = Study.load(tmp_path / "run.db").best
     assert "library_name: peft" in card and f"trial {best.number}" in card
@@ -77,6 +77,17 @@ study: {{method: random, total_budget: 4, full_budget: 2, small_budget: 1, stora
     assert evaluator(model)["score"] == pytest.approx(carded, rel=1e-4)
     with model.disable_adapter():
         assert evaluator(model)["score"] != pytest.approx(carded, rel=1e-3)  # the adapter is what scores so
+
+
+def test_train_best_on_a_database_without_a_study_file_says_to_pass_the_file(tmp_path):
+    import cotune
+
+    space = cotune.SearchSpace(mixture=["a", "b"])
+    cotune.optimize(lambda config, budget: cotune.Result(score=config.mixture["a"]), space, total_budget=200,
+                    full_budget=100, method="random", storage=tmp_path / "py.db")
+    with pytest.raises(SystemExit, match="was not run from a study file, so its model and data are unknown here; "
+                                         "pass the study file"):
+        main(["train-best", str(tmp_path / "py.db"), "-o", str(tmp_path / "out")])
 
 
 def test_several_weighted_tasks_score_every_trial_and_show_per_task(tiny_model, data_files, tmp_path, capsys):
