@@ -38,7 +38,7 @@ def diagnose(benchmark: str, seed: int, setup: BenchSetup) -> dict:
     attrs = result.study.attributes
     return dict(
         seed=seed, n_init=sum(t.role is cotune.Role.FULL for t in result.trials), cv=attrs.get("predictor_cv_rmse"),
-        visited=float(regret.min()), within=int((regret <= setup.target * landscape.optimum).sum()),
+        visited=float(regret.min()), within=int((regret <= setup.target * abs(landscape.optimum)).sum()),
         n_short=len(short), bias=float(np.mean(predicted - true)), corr=float(np.corrcoef(predicted, true)[0, 1]),
         confirmed=[landscape.regret(t.config) for t in result.trials if t.role is cotune.Role.CONFIRM],
         final=landscape.regret(result.best.config),
@@ -62,7 +62,7 @@ def main() -> None:
     n_init = args.n_init if args.n_init in (None, "auto") else int(args.n_init)
     setup = BenchSetup(total_full_runs=args.budget, small_budget=args.small_budget, n_init=n_init,
                        n_confirm=args.n_confirm)
-    target = setup.target * make_landscape(args.benchmark).optimum
+    target = setup.target * abs(make_landscape(args.benchmark).optimum)
     n_confirm = "half of the rest" if args.n_confirm is None else args.n_confirm
     print(f"jobs on {args.benchmark}, {args.budget:g} full runs of budget, b = {args.small_budget:g} (B = 100), "
           f"n_init {args.n_init or '60% of the budget'}, n_confirm {n_confirm}; target regret {target:.4f}")

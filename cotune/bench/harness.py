@@ -22,7 +22,7 @@ from cotune.trial import incumbents
 @dataclasses.dataclass(frozen=True)
 class BenchSetup:
     """Budgets of every run: total in full budgets, full budget ``B`` and small budget ``b``; a run
-    reaches the target once its incumbent's regret is at most ``target`` times the optimum.
+    reaches the target once its incumbent's regret is at most ``target`` times the optimum's magnitude.
     ``n_init`` and ``n_confirm``, when given, are passed to every method (None: each method's own).
     With ``warm_start`` (a benchmark over the same space), every run first runs `bo` on that
     benchmark with the same seed and budget and starts from its study (``cotune.optimize(...,
@@ -92,7 +92,7 @@ def run_one(method: str, benchmark: str, seed: int, setup: BenchSetup = BenchSet
     wall = time.perf_counter() - start
     trace = [(spent, landscape.regret(best.config) if best is not None else float("inf"))
              for spent, best in incumbents(result.trials, setup.full_budget)]
-    target = setup.target * landscape.optimum
+    target = setup.target * abs(landscape.optimum)  # scores may be negative (minus a loss)
     reached = next((s for s, r in trace if r <= target), None)
     final = landscape.regret(result.best.config) if result.best is not None else float("inf")
     return RunRecord(

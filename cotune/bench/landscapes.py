@@ -303,6 +303,7 @@ LANDSCAPES: dict[str, Callable[..., Landscape]] = {
     **{f"late-{c:.1f}": _late(4, c, 0) for c in LATE_CORRELATIONS},
     **{f"late8-{c:.1f}": _late(8, c, 1) for c in LATE_CORRELATIONS},
     "smollm2-trivia": _recorded("smollm2-trivia"),
+    "smollm2-blend": _recorded("smollm2-blend"),
 }
 
 

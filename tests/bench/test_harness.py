@@ -55,3 +55,34 @@ def test_runs_are_written_as_json(tmp_path):
     write_runs(RECORDS, tmp_path / "runs.json")
     assert json.loads((tmp_path / "runs.json").read_text()) == json.loads(
         json.dumps([dataclasses.asdict(r) for r in RECORDS]))
+
+
+def test_a_benchmark_scored_by_minus_a_loss_reaches_its_target_within_one_percent_of_the_optimums_size(monkeypatch):
+    import cotune
+    from cotune.bench import landscapes
+    from cotune.bench.harness import BenchSetup, run_one
+
+    @dataclasses.dataclass
+    class MinusLoss:  # the optimum, -2.0, at mixture a = 1; every other point is 1% or more worse
+        curve_budgets: tuple = ()
+        full_budget: float = 100.0
+        seed: int = 0
+        space = cotune.SearchSpace(mixture=["a", "b"])
+        optimum = -2.0
+
+        def regret(self, config):
+            return 0.0 if config.mixture["a"] > 0.99 else 0.02 + 0.1 * config.mixture["b"]
+
+        def short_run_correlation(self, small_budget):
+            return 1.0
+
+        def __call__(self, config, budget):
+            return cotune.Result(score=self.optimum - self.regret(config))
+
+    monkeypatch.setitem(landscapes.LANDSCAPES, "minus-loss", lambda **kw: MinusLoss(**kw))
+    record = run_one("random", "minus-loss", 0, BenchSetup(total_full_runs=3))
+    assert record.final_regret >= 0.02 and record.budget_to_target is None
+    study_best = cotune.Config({"a": 1.0, "b": 0.0})
+    monkeypatch.setattr(cotune.SearchSpace, "default_config", lambda self: study_best)  # the baseline is the optimum
+    record = run_one("random", "minus-loss", 0, BenchSetup(total_full_runs=3))
+    assert record.final_regret == 0.0 and record.budget_to_target == 100.0  # was never reached: 1% of -2.0 < 0
