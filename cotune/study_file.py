@@ -19,7 +19,7 @@ import pydantic
 import yaml
 
 from cotune.allocation import short_budget_ladder
-from cotune.exceptions import SettingsError
+from cotune.exceptions import SettingsError, SpaceError
 from cotune.executors import Executor, InlineExecutor, ProcessExecutor, RayExecutor
 from cotune.space.search_space import SearchSpace
 from cotune.train.config import DataConfig, EvalConfig, ModelConfig, TrainConfig
@@ -50,6 +50,8 @@ class SpaceSection(_Strict):
     remove: list[str] = pydantic.Field([], description="parameters not searched (they train at their defaults)")
     baseline: QueuedConfig | None = pydantic.Field(
         None, description="the configuration trained first (what you train today): mixture and/or params")
+    mixture_bounds: dict[str, tuple[float, float]] = pydantic.Field(
+        {}, description="domain -> [low, high]: the weights a domain may take (others 0 to 1)")
 
 
 class StudySection(_Strict):
@@ -161,7 +163,6 @@ def _hub_domain(errors: list[str], name: str, spec: dict[str, Any]) -> str:
 
 def _check_space(errors: list[str], space: SpaceSection) -> None:
     """Every parameter the file adds, redefines or removes is one the training backend trains."""
-    from cotune.exceptions import SpaceError
     from cotune.space.params import param_from_dict
     from cotune.train.params import PARAM_NAMES
 
@@ -241,6 +242,15 @@ def load_study_file(path: str | Path) -> LoadedStudy:
                           f"{', '.join(demo.domains)}")
         data["domains"] = {name: demo.domains.get(name, "") if p == PACKAGED else _hub_domain(errors, name, p)
                            if isinstance(p, dict) else str(base / p) for name, p in domains.items()}
+    strange = sorted(set(parsed.space.mixture_bounds) - set(data.get("domains") or ()))
+    if strange:
+        errors.append(f"  space.mixture_bounds: {strange} are not data domains "
+                      f"({', '.join(data.get('domains') or ()) or 'none'})")
+    elif parsed.space.mixture_bounds:
+        try:
+            SearchSpace(list(data["domains"]), mixture_bounds=parsed.space.mixture_bounds)
+        except SpaceError as err:
+            errors.append(f"  space.mixture_bounds: {err}")
     several = isinstance(parsed.evaluation, list)
     tasks = []
     for i, task in enumerate(parsed.evaluation if several else [parsed.evaluation]):
@@ -296,7 +306,8 @@ def _space(section: SpaceSection, base: SearchSpace) -> SearchSpace:
     params.update({name: param_from_dict(spec) for name, spec in section.params.items()})
     groups = [[n for n in group if isinstance(params.get(n), Bool)] for group in base.at_least_one]
     baseline = None if section.baseline is None else section.baseline.model_dump()
-    return SearchSpace(base.domains, params, at_least_one=[g for g in groups if g], baseline=baseline)
+    return SearchSpace(base.domains, params, at_least_one=[g for g in groups if g], baseline=baseline,
+                       mixture_bounds=section.mixture_bounds or None)
 
 
 def _open(loaded: LoadedStudy) -> tuple[Any, Any]:

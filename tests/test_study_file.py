@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -159,9 +160,11 @@ def test_the_space_section_adds_redefines_and_removes_parameters_and_sets_the_ba
     lora_o: {kind: bool, default: true}
   remove: [lora_k, lora_dropout]
   baseline: {mixture: {a: 0.7, b: 0.3}, params: {lora_rank: 16}}
+  mixture_bounds: {a: [0.5, 0.9]}
 """
     loaded = load_study_file(write(tmp_path, text))
     space = _space(loaded.space, lora_space(["a", "b"], 4, max_rank=64))
+    assert space.mixture_bounds == {"a": (0.5, 0.9)}
     assert isinstance(space.params["learning_rate"], Float) and isinstance(space.params["lora_o"], Bool)
     assert "lora_k" not in space.params and "lora_dropout" not in space.params
     baseline = space.default_config()
@@ -173,6 +176,10 @@ def test_the_space_section_adds_redefines_and_removes_parameters_and_sets_the_ba
     message = str(info.value)
     assert "space.params.lr: not a training parameter" in message and "space.remove.x: not a training parameter" in message
     assert "space.params.lora_rank: " in message and "high" in message
+    for bounds, reason in (("{c: [0, 1]}", "space.mixture_bounds: ['c'] are not data domains (a, b)"),
+                           ("{a: [0.7, 1], b: [0.5, 1]}", "space.mixture_bounds: no mixture fits")):
+        with pytest.raises(SettingsError, match=re.escape(reason)):
+            load_study_file(write(tmp_path, VALID + f"space: {{mixture_bounds: {bounds}}}\n"))
 
 
 def _fake_hub_datasets(cache: Path, specs: dict) -> None:

@@ -72,6 +72,10 @@ class SearchSpace:
         baseline: The configuration every study trains first, e.g. what a team trains today: a
             `Config`, or a mapping with ``mixture`` and/or ``params`` (what it leaves out is the
             uniform mixture and the parameters' defaults, the baseline when none is given).
+        mixture_bounds: Domain name to ``(low, high)``, the weights that domain may take (e.g. at
+            least 10% of the data from the target's own domain); other domains keep ``(0, 1)``.
+            Every configuration proposed or trained keeps to them; the default mixture is the
+            uniform one moved inside them.
     """
 
     def __init__(
@@ -81,6 +85,7 @@ class SearchSpace:
         *,
         at_least_one: Sequence[Sequence[str]] = (),
         baseline: Config | Mapping[str, Any] | None = None,
+        mixture_bounds: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
         if isinstance(mixture, str):
             raise SpaceError(f"mixture must be a list of domain names, got the string {mixture!r}")
@@ -88,6 +93,7 @@ class SearchSpace:
         self.params: dict[str, Param] = dict(params or {})
         self.at_least_one: tuple[tuple[str, ...], ...] = tuple(tuple(g) for g in at_least_one)
         self._check()
+        self.mixture_bounds: dict[str, tuple[float, float]] = self._check_bounds(mixture_bounds or {})
         self._baseline: Config | None = None
         if baseline is not None:
             self._baseline = self.complete(baseline)  # filled in from the plain default
@@ -113,6 +119,34 @@ class SearchSpace:
                     raise SpaceError(f"at_least_one names {name!r}, which is not a Bool parameter of the space")
             if not any(self.params[n].default_value for n in group):
                 raise SpaceError(f"the defaults of at_least_one group {list(group)!r} are all off; switch one on")
+
+    def _check_bounds(self, bounds: Mapping[str, Sequence[float]]) -> dict[str, tuple[float, float]]:
+        out = {}
+        for name, pair in bounds.items():
+            if name not in self.domains:
+                raise SpaceError(f"mixture_bounds names {name!r}, which is not a domain of the space "
+                                 f"({', '.join(self.domains) or 'none'})")
+            try:
+                low, high = (float(v) for v in pair)
+            except (TypeError, ValueError):
+                raise SpaceError(f"mixture_bounds[{name!r}] must be [low, high], got {pair!r}") from None
+            if not 0.0 <= low <= high <= 1.0:
+                raise SpaceError(f"mixture_bounds[{name!r}] must have 0 <= low <= high <= 1, got [{low}, {high}]")
+            out[name] = (low, high)
+        if not out:
+            return out
+        low, high = self.mixture_limits(out)
+        if low.sum() > 1.0 + 1e-9 or high.sum() < 1.0 - 1e-9:
+            raise SpaceError(f"no mixture fits mixture_bounds {out}: the lows sum to {low.sum():g} and the highs "
+                             f"to {high.sum():g}; the lows must sum to at most 1 and the highs to at least 1")
+        return out
+
+    def mixture_limits(self, bounds: Mapping[str, tuple[float, float]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The lowest and highest weight of every domain, in the encoding's order."""
+        bounds = self.mixture_bounds if bounds is None else bounds
+        low = np.array([bounds.get(d, (0.0, 1.0))[0] for d in self.domains], dtype=np.float64)
+        high = np.array([bounds.get(d, (0.0, 1.0))[1] for d in self.domains], dtype=np.float64)
+        return low, high
 
     # ----------------------------------------------------------------- dimensions
     @property
@@ -154,8 +188,10 @@ class SearchSpace:
         if self._baseline is not None:
             return self._baseline
         n = len(self.domains)
-        mixture = {d: 1.0 / n for d in self.domains}
-        return Config(mixture, {name: p.default_value for name, p in self.params.items()})
+        weights = [1.0 / n] * n if n else []
+        if self.mixture_bounds:  # the uniform mixture moved inside the bounds
+            weights = _normalise_mixture(np.array(weights), *self.mixture_limits())
+        return Config(dict(zip(self.domains, weights)), {name: p.default_value for name, p in self.params.items()})
 
     def complete(self, config: Config | Mapping[str, Any]) -> Config:
         """A configuration from a mapping with ``mixture`` and ``params`` that may leave either out in
@@ -184,6 +220,10 @@ class SearchSpace:
             raise SpaceError(f"mixture weights must be finite and >= 0, got {config.mixture!r}")
         if self.domains and abs(sum(weights) - 1.0) > 1e-6:
             raise SpaceError(f"mixture weights must sum to 1, got a sum of {sum(weights)!r}")
+        for name, w in zip(self.domains, weights):
+            low, high = self.mixture_bounds.get(name, (0.0, 1.0))
+            if not low - 1e-9 <= w <= high + 1e-9:
+                raise SpaceError(f"the weight of {name!r} is {w:g}, outside its mixture_bounds [{low:g}, {high:g}]")
         params = {name: p.validate(config.params[name], name) for name, p in self.params.items()}
         for group in self.at_least_one:
             if not any(params[n] for n in group):
@@ -206,8 +246,8 @@ class SearchSpace:
     def decode(self, u: Sequence[float] | np.ndarray) -> Config:
         """Map any point of ``R^d`` to the nearest valid configuration (the one actually trained).
 
-        Mixture weights are clipped at 0, rounded and renormalised (uniform if all are 0);
-        parameters are clipped to their bounds and rounded to their type.
+        Mixture weights are clipped at 0, renormalised (uniform if all are 0), moved inside
+        ``mixture_bounds`` and rounded; parameters are clipped to their bounds and rounded to their type.
         """
         u = np.asarray(u, dtype=np.float64).reshape(-1)
         if u.shape[0] != self.dim:
@@ -215,7 +255,7 @@ class SearchSpace:
         if not np.all(np.isfinite(u)):
             raise SpaceError(f"cannot decode a vector with non-finite values: {u.tolist()!r}")
         n = len(self.domains)
-        mixture = _normalise_mixture(u[:n])
+        mixture = _normalise_mixture(u[:n], *self.mixture_limits()) if self.mixture_bounds else _normalise_mixture(u[:n])
         params = {name: p.decode(float(v)) for (name, p), v in zip(self.params.items(), u[n:])}
         for group in self.at_least_one:
             if not any(params[name] for name in group):
@@ -239,6 +279,8 @@ class SearchSpace:
         }
         if self._baseline is not None:
             out["baseline"] = self._baseline.to_dict()
+        if self.mixture_bounds:
+            out["mixture_bounds"] = {name: list(pair) for name, pair in self.mixture_bounds.items()}
         return out
 
     @classmethod
@@ -246,7 +288,7 @@ class SearchSpace:
         """Rebuild a space from `SearchSpace.to_dict` output."""
         params = {name: param_from_dict(p) for name, p in (data.get("params") or {}).items()}
         return cls(data.get("mixture"), params, at_least_one=data.get("at_least_one") or (),
-                   baseline=data.get("baseline"))
+                   baseline=data.get("baseline"), mixture_bounds=data.get("mixture_bounds"))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, SearchSpace) and self.to_dict() == other.to_dict()
@@ -255,20 +297,43 @@ class SearchSpace:
         return f"SearchSpace(mixture={list(self.domains)!r}, params={self.params!r})"
 
 
-def _normalise_mixture(w: np.ndarray) -> list[float]:
-    """Clip, round and renormalise raw weights onto the simplex (uniform if nothing is left)."""
+def _normalise_mixture(w: np.ndarray, low: np.ndarray | None = None, high: np.ndarray | None = None) -> list[float]:
+    """Clip, round and renormalise raw weights onto the simplex (uniform if nothing is left), within
+    ``low <= w <= high`` when given (the closest such weights: ``clip(w - t, low, high)``)."""
     if w.size == 0:
         return []
     w = np.clip(w, 0.0, None)
     total = w.sum()
     w = np.full_like(w, 1.0 / w.size) if total <= 0 else w / total
-    # Integer units of 10**-MIXTURE_DECIMALS summing exactly to one; the units lost or gained by
-    # rounding go to the weights whose rounding moved them most (largest remainder).
     scale = 10**MIXTURE_DECIMALS
-    units = np.round(w * scale).astype(np.int64)
+    lo = np.zeros(w.size, dtype=np.int64) if low is None else np.ceil(np.asarray(low) * scale - 1e-6).astype(np.int64)
+    hi = np.full(w.size, scale, dtype=np.int64) if high is None else np.floor(np.asarray(high) * scale + 1e-6).astype(np.int64)
+    if low is not None:
+        w = _within(w, lo / scale, hi / scale)
+    # Integer units of 10**-MIXTURE_DECIMALS summing exactly to one, within the bounds; the units
+    # lost or gained by rounding go to the weights whose rounding moved them most (largest remainder).
+    units = np.clip(np.round(w * scale).astype(np.int64), lo, hi)
     error = w * scale - units
     short = scale - int(units.sum())
-    order = np.argsort(-error if short > 0 else error, kind="stable")
-    for i in order[: abs(short)]:
-        units[i] += 1 if short > 0 else -1
+    step = 1 if short > 0 else -1
+    for i in np.argsort(-error if short > 0 else error, kind="stable"):
+        if short == 0:
+            break
+        room = (hi[i] - units[i]) if step > 0 else (units[i] - lo[i])
+        move = min(abs(short), int(room))
+        units[i] += step * move
+        short -= step * move
     return [int(k) / scale for k in units]
+
+
+def _within(w: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """The weights ``clip(w - t, low, high)`` summing to one (``t`` by bisection): ``w`` moved
+    inside the bounds, each weight shifted alike until the bounds stop it."""
+    lo_t, hi_t = float((w - high).min()) - 1.0, float((w - low).max()) + 1.0
+    for _ in range(100):
+        t = 0.5 * (lo_t + hi_t)
+        if np.clip(w - t, low, high).sum() > 1.0:
+            lo_t = t
+        else:
+            hi_t = t
+    return np.clip(w - 0.5 * (lo_t + hi_t), low, high)

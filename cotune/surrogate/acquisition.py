@@ -174,6 +174,9 @@ def optimize_acquisition(
     """
     d = space.dim
     bounds = torch.stack([torch.zeros(d, dtype=DTYPE), torch.ones(d, dtype=DTYPE)])
+    if space.mixture_bounds:
+        low, high = space.mixture_limits()
+        bounds[0, space.mixture_dims], bounds[1, space.mixture_dims] = torch.as_tensor(low), torch.as_tensor(high)
     equality = None
     if len(space.domains) > 1:
         idx = torch.tensor(space.mixture_dims, dtype=torch.long)

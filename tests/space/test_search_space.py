@@ -173,3 +173,45 @@ def test_a_baseline_of_ones_own_is_the_default_configuration_and_survives_storag
         cotune.SearchSpace(mixture=["a", "b"], baseline={"mixture": {"a": 0.5, "b": 0.2}})
     result = cotune.optimize(lambda c, b: c.mixture["a"], space, method="bo", total_budget=300, full_budget=100)
     assert result.trials[0].config == space.default_config() and result.baseline.config == space.default_config()
+
+
+def test_mixture_bounds_hold_for_every_decoded_proposed_and_default_mixture():
+    from cotune.space import random_configs
+
+    rng = np.random.default_rng(0)
+    space = cotune.SearchSpace(["a", "b", "c"], {"r": cotune.Int(1, 8)}, mixture_bounds={"a": (0.5, 0.9), "c": (0, 0.1)})
+    assert space.default_config().mixture == {"a": 0.5, "b": 0.4, "c": 0.1}  # the uniform one moved inside
+    assert space.decode(np.array([1.0, 0.0, 0.0, 0.5])).mixture == {"a": 0.9, "b": 0.05, "c": 0.05}
+    for u in rng.normal(size=(200, 4)) * 3:
+        w = space.decode(u).mixture
+        assert 0.5 <= w["a"] <= 0.9 and 0.0 <= w["b"] and w["c"] <= 0.1 and math.isclose(sum(w.values()), 1.0)
+    assert all(0.5 <= c.mixture["a"] <= 0.9 for c in random_configs(space, 50, rng))
+    assert cotune.SearchSpace.from_dict(space.to_dict()) == space
+    assert "mixture_bounds" not in cotune.SearchSpace(["a", "b"]).to_dict()  # older studies' spaces compare equal
+    with pytest.raises(cotune.SpaceError, match="the weight of 'a' is 0.2, outside its mixture_bounds"):
+        space.validate(cotune.Config({"a": 0.2, "b": 0.7, "c": 0.1}, {"r": 1}))
+
+
+@pytest.mark.parametrize(("bounds", "message"), [
+    ({"z": (0, 1)}, "mixture_bounds names 'z', which is not a domain"),
+    ({"a": (0.6, 0.4)}, r"must have 0 <= low <= high <= 1, got \[0.6, 0.4\]"),
+    ({"a": (0.6, 1), "b": (0.5, 1)}, "no mixture fits .* the lows sum to 1.1"),
+    ({"a": "x"}, r"must be \[low, high\]"),
+])
+def test_impossible_mixture_bounds_are_refused_with_the_reason(bounds, message):
+    with pytest.raises(cotune.SpaceError, match=message):
+        cotune.SearchSpace(["a", "b"], mixture_bounds=bounds)
+
+
+def test_every_method_keeps_its_trials_inside_the_mixture_bounds():
+    space = cotune.SearchSpace(["a", "b", "c"], {"r": cotune.Float(0.0, 1.0)}, mixture_bounds={"c": (0.3, 0.6)})
+
+    def objective(config, budget):  # best with all of "a": outside the bounds, so the bound is what binds
+        return cotune.Result(score=config.mixture["a"] - (config.params["r"] - 0.5) ** 2,
+                             curve={budget / 10: 0.5 * config.mixture["a"]})
+
+    for method in ("bo", "jobs", "mfms"):
+        result = cotune.optimize(objective, space, method=method, seed=0, total_budget=800, full_budget=100,
+                                 small_budget=10)
+        assert all(0.3 <= t.config.mixture["c"] <= 0.6 for t in result.trials), method
+        assert result.best.config.mixture["a"] > 0.4, method
