@@ -71,6 +71,7 @@ def lora_config_dict(settings: LoraSettings, n_layers: int, available: set[str] 
         "layers_to_transform": None if len(layers) == n_layers else layers,
         "bias": "none",
         **({"use_dora": True} if settings.dora else {}),
+        **({"use_rslora": True} if settings.rslora else {}),
     }
 
 

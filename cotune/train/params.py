@@ -3,7 +3,8 @@
 The names are those of `cotune.lora_space` (``lora_rank``, ``lora_layers``, ``rear``,
 ``lora_dropout``, ``lora_alpha``, ``lora_q``/``lora_k``/``lora_v``/``lora_up``/``lora_down``) plus
 ``lora_o`` (attention output projection, no switch in the paper's space), ``lora_dora`` (DoRA,
-peft's weight-decomposed LoRA), and the loop's ``learning_rate``, ``optimizer``, ``weight_decay``,
+peft's weight-decomposed LoRA), ``lora_rslora`` (rank-stabilised LoRA: alpha / sqrt(rank)
+scaling), and the loop's ``learning_rate``, ``optimizer``, ``weight_decay``,
 ``warmup_steps`` and ``batch_size``. Any other name is an error, so that a typo never silently
 trains the default.
 """
@@ -24,7 +25,8 @@ SWITCHES = {"lora_q": "q", "lora_k": "k", "lora_v": "v", "lora_o": "o", "lora_up
 #: Parameters of the training loop a configuration may set (the rest of `TrainConfig` is fixed per study).
 LOOP_PARAMS = ("learning_rate", "optimizer", "weight_decay", "warmup_steps", "batch_size")
 PARAM_NAMES = frozenset(
-    {"lora_rank", "lora_layers", "rear", "lora_dropout", "lora_alpha", "lora_dora", *LOOP_PARAMS, *SWITCHES}
+    {"lora_rank", "lora_layers", "rear", "lora_dropout", "lora_alpha", "lora_dora", "lora_rslora", *LOOP_PARAMS,
+     *SWITCHES}
 )
 
 
@@ -39,6 +41,7 @@ class LoraSettings:
     rear: bool
     modules: tuple[str, ...]
     dora: bool = False
+    rslora: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +111,7 @@ def resolve_params(params: Mapping[str, Any], train: TrainConfig) -> TrialParams
         rear=_as_bool("rear", params.get("rear", d.rear)),
         modules=modules,
         dora=_as_bool("lora_dora", params.get("lora_dora", False)),
+        rslora=_as_bool("lora_rslora", params.get("lora_rslora", False)),
     )
     optimizer = params.get("optimizer", train.optimizer)
     if optimizer not in OPTIMIZERS:

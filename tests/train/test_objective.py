@@ -108,5 +108,8 @@ def test_a_configuration_sets_dora_and_the_loop_settings_of_its_trial(make_objec
     assert "use_dora" not in plain.info["lora_config"]
     assert result.info["steps"] > plain.info["steps"]  # half the examples per step: more steps to 60 tokens
     assert result.info["trainable_params"] > plain.info["trainable_params"]  # DoRA adds magnitude vectors
+    stable = objective(Config(MIX, {**params, "lora_dora": False, "lora_rslora": True, "batch_size": 4}), 60)
+    assert stable.info["lora_config"]["use_rslora"] is True and "use_rslora" not in plain.info["lora_config"]
+    assert stable.info["train_loss"] != plain.info["train_loss"]  # alpha / sqrt(r), not alpha / r: another run
     with pytest.raises(Exception, match="warmup_steps"):
         objective(Config(MIX, {**params, "warmup_steps": -1}), 60)
