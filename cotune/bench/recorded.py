@@ -136,8 +136,8 @@ def record(
     """Train each configuration at ``full_budget`` and store its curve in ``path`` after every run.
 
     A recording already at ``path`` for the same space and budget is resumed: configurations it
-    holds are not trained again (its `record_noise` runs are kept), failed ones are tried again. Failed runs are stored with their
-    error and left out of replay.
+    holds are not trained again (its `record_noise` runs are kept), failed ones are tried again.
+    Failed runs are stored with their error and left out of replay.
     """
     target = Path(path)
     data: dict[str, Any] = {**meta, "full_budget": float(full_budget), "space": space.to_dict(), "runs": [],
@@ -189,8 +189,9 @@ def record_noise(
         if seed in done:
             continue
         result = make_objective(seed)(config, full_budget)
+        curve = {**(result.curve or {}), float(full_budget): result.score}
         noise.append({"seed": seed, "config": config.to_dict(), "score": result.score,
-                      "curve": {str(b): v for b, v in sorted({**(result.curve or {}), float(full_budget): result.score}.items())}})
+                      "curve": {str(b): v for b, v in sorted(curve.items())}})
         tmp = target.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1))
         tmp.replace(target)

@@ -255,7 +255,8 @@ class SearchSpace:
         if not np.all(np.isfinite(u)):
             raise SpaceError(f"cannot decode a vector with non-finite values: {u.tolist()!r}")
         n = len(self.domains)
-        mixture = _normalise_mixture(u[:n], *self.mixture_limits()) if self.mixture_bounds else _normalise_mixture(u[:n])
+        limits = self.mixture_limits() if self.mixture_bounds else (None, None)
+        mixture = _normalise_mixture(u[:n], *limits)
         params = {name: p.decode(float(v)) for (name, p), v in zip(self.params.items(), u[n:])}
         for group in self.at_least_one:
             if not any(params[name] for name in group):
@@ -307,7 +308,8 @@ def _normalise_mixture(w: np.ndarray, low: np.ndarray | None = None, high: np.nd
     w = np.full_like(w, 1.0 / w.size) if total <= 0 else w / total
     scale = 10**MIXTURE_DECIMALS
     lo = np.zeros(w.size, dtype=np.int64) if low is None else np.ceil(np.asarray(low) * scale - 1e-6).astype(np.int64)
-    hi = np.full(w.size, scale, dtype=np.int64) if high is None else np.floor(np.asarray(high) * scale + 1e-6).astype(np.int64)
+    hi = np.full(w.size, scale, dtype=np.int64) if high is None else \
+        np.floor(np.asarray(high) * scale + 1e-6).astype(np.int64)
     if low is not None:
         w = _within(w, lo / scale, hi / scale)
     # Integer units of 10**-MIXTURE_DECIMALS summing exactly to one, within the bounds; the units

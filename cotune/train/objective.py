@@ -160,7 +160,8 @@ def demo_objective(
         raise TrainingConfigError(f"no held-out rows of {unknown}; target domains are {sorted(demo.targets)}")
     kind = "loss" if metric == "loss" else "multiple_choice"
     evaluation: EvalConfig | list[EvalConfig] = EvalConfig(
-        kind=kind, path=demo.eval_files[kind], n_examples=n_eval, batch_size=16, metric=None if kind == "loss" else metric)
+        kind=kind, path=demo.eval_files[kind], n_examples=n_eval, batch_size=16,
+        metric=None if kind == "loss" else metric)
     if target:
         # 64 tokens hold a whole question row (prompts are cut from the left) and a text row's start
         evaluation = [EvalConfig(kind="loss", path=demo.targets[name], n_examples=n_eval, batch_size=16, max_length=64,
