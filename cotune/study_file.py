@@ -352,7 +352,7 @@ def train_best(path: str | Path, folder: str | Path, *, budget: float | None = N
         SettingsError: the study has no full run measured yet, or a database does not say which
             study file made it.
     """
-    if Path(path).is_file() and Path(path).read_bytes()[:16] == b"SQLite format 3\x00":
+    if _is_sqlite(path):
         path = _study_file_of(path)
     loaded = load_study_file(path)
     objective, study = _open(loaded)
@@ -364,6 +364,14 @@ def train_best(path: str | Path, folder: str | Path, *, budget: float | None = N
     result = objective.train_and_save(best.config, budget, folder)
     Path(folder, "README.md").write_text(_model_card(loaded, study, best, budget, result), encoding="utf-8")
     return best, result
+
+
+def _is_sqlite(path: str | Path) -> bool:
+    """Whether ``path`` is an SQLite database (by its 16-byte header), not a study file."""
+    if not Path(path).is_file():
+        return False
+    with open(path, "rb") as fh:
+        return fh.read(16) == b"SQLite format 3\x00"
 
 
 def _study_file_of(database: str | Path) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
+import functools
 import json
 import math
 import multiprocessing
@@ -82,11 +83,7 @@ def run_one(method: str, benchmark: str, seed: int, setup: BenchSetup = BenchSet
     import cotune
 
     landscape = make_landscape(benchmark, full_budget=setup.full_budget, curve_budgets=setup.curve_budgets, seed=seed)
-    warm = None
-    if setup.warm_start is not None:
-        source = make_landscape(setup.warm_start, full_budget=setup.full_budget, curve_budgets=setup.curve_budgets,
-                                seed=seed)
-        warm = cotune.optimize(source, source.space, method="bo", seed=seed, **setup.settings()).study
+    warm = None if setup.warm_start is None else _warm_start_study(setup.warm_start, seed, setup)
     start = time.perf_counter()
     result = cotune.optimize(landscape, landscape.space, method=method, seed=seed, warm_start=warm, **setup.settings())
     wall = time.perf_counter() - start
@@ -101,6 +98,16 @@ def run_one(method: str, benchmark: str, seed: int, setup: BenchSetup = BenchSet
         budget_to_target=reached, spent=result.spent, n_trials=len(result.trials),
         n_full=sum(1 for t in result.trials if t.budget == setup.full_budget), wall_seconds=wall, trace=trace,
     )
+
+
+@functools.lru_cache(maxsize=32)
+def _warm_start_study(benchmark: str, seed: int, setup: BenchSetup) -> Any:
+    """The `bo` study of ``benchmark`` with ``seed`` that runs with ``setup.warm_start`` start from
+    (made once per process and shared by every method: it is the same study each time)."""
+    import cotune
+
+    source = make_landscape(benchmark, full_budget=setup.full_budget, curve_budgets=setup.curve_budgets, seed=seed)
+    return cotune.optimize(source, source.space, method="bo", seed=seed, **setup.settings()).study
 
 
 def short_run_correlations(benchmarks: Sequence[str], setup: BenchSetup = BenchSetup()) -> dict[str, float]:

@@ -162,9 +162,7 @@ def record(
             info = {k: v for k, v in (result.info or {}).items() if k in INFO_KEYS}
             data["runs"].append({"config": config.to_dict(), "info": info,
                                  "curve": {str(b): s for b, s in sorted(curve.items())}})
-        tmp = target.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1))
-        tmp.replace(target)
+        _save(data, target)
         if on_run is not None:
             on_run(i, config, result)
     return data
@@ -192,7 +190,12 @@ def record_noise(
         curve = {**(result.curve or {}), float(full_budget): result.score}
         noise.append({"seed": seed, "config": config.to_dict(), "score": result.score,
                       "curve": {str(b): v for b, v in sorted(curve.items())}})
-        tmp = target.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1))
-        tmp.replace(target)
+        _save(data, target)
     return noise
+
+
+def _save(data: dict[str, Any], target: Path) -> None:
+    """Write the recording whole or not at all (a temporary file, then a rename)."""
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(target)
