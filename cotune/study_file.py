@@ -268,6 +268,8 @@ def load_study_file(path: str | Path) -> LoadedStudy:
     train = dict(parsed.train)
     train.setdefault("budget_unit", parsed.study.budget_unit)
     train.setdefault("small_budget", parsed.study.small_budget)
+    if parsed.study.budget_unit == "steps":
+        train.setdefault("full_budget", parsed.study.full_budget)  # what `epochs` counts from
     if parsed.study.method == "jobs" and parsed.study.small_budget is not None:
         # full runs evaluate on jobs' whole ladder of short budgets, so it can pick the one that predicts
         ladder = short_budget_ladder(parsed.study.small_budget, parsed.study.full_budget)

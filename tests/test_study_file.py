@@ -158,6 +158,7 @@ def test_the_space_section_adds_redefines_and_removes_parameters_and_sets_the_ba
   params:
     learning_rate: {kind: float, low: 1.0e-5, high: 1.0e-2, log: true, default: 1.0e-3}
     lora_o: {kind: bool, default: true}
+    epochs: {kind: float, low: 1, high: 4, default: 2}
   remove: [lora_k, lora_dropout]
   baseline: {mixture: {a: 0.7, b: 0.3}, params: {lora_rank: 16}}
   mixture_bounds: {a: [0.5, 0.9]}
@@ -169,7 +170,8 @@ def test_the_space_section_adds_redefines_and_removes_parameters_and_sets_the_ba
     assert "lora_k" not in space.params and "lora_dropout" not in space.params
     baseline = space.default_config()
     assert baseline.mixture == {"a": 0.7, "b": 0.3} and baseline.params["lora_rank"] == 16
-    assert baseline.params["learning_rate"] == 1e-3
+    assert baseline.params["learning_rate"] == 1e-3 and baseline.params["epochs"] == 2
+    assert loaded.train.full_budget == loaded.study.full_budget  # what a trial's `epochs` counts from
     bad = VALID + "space: {params: {lr: {kind: float, low: 0.1, high: 1}, lora_rank: {kind: int, low: 1}}, remove: [x]}\n"
     with pytest.raises(SettingsError) as info:
         load_study_file(write(tmp_path, bad))

@@ -209,6 +209,10 @@ class TrainConfig:
     small_budget: float | None = dataclasses.field(
         default=None, metadata=_help("also evaluate here during a longer run, giving the curve point the predictor needs")
     )
+    full_budget: float | None = dataclasses.field(
+        default=None, metadata=_help("steps of a full run: a configuration that sets `epochs` trains on "
+                                     "full_budget x batch_size / epochs distinct examples (study files set it)")
+    )
     eval_budgets: tuple[float, ...] = dataclasses.field(
         default=(), metadata=_help("further budgets at which a longer run evaluates (learning curves, recordings)")
     )
@@ -242,7 +246,7 @@ class TrainConfig:
             raise TrainingConfigError(f"TrainConfig.grad_clip must be >= 0 (0 disables clipping), got {self.grad_clip!r}")
         _check_choice("TrainConfig", "budget_unit", self.budget_unit, BUDGET_UNITS)
         _check_choice("TrainConfig", "finetuning", self.finetuning, ("lora", "full"))
-        for name in ("small_budget", "timeout_s"):
+        for name in ("small_budget", "full_budget", "timeout_s"):
             value = getattr(self, name)
             _check_positive_float("TrainConfig", name, value, allow_none=True)
             if value is not None:

@@ -5,7 +5,8 @@ The names are those of `cotune.lora_space` (``lora_rank``, ``lora_layers``, ``re
 ``lora_o`` (attention output projection, no switch in the paper's space), ``lora_dora`` (DoRA,
 peft's weight-decomposed LoRA), ``lora_rslora`` (rank-stabilised LoRA: alpha / sqrt(rank)
 scaling), and the loop's ``learning_rate``, ``optimizer``, ``weight_decay``,
-``warmup_steps`` and ``batch_size``. Any other name is an error, so that a typo never silently
+``warmup_steps`` and ``batch_size``, and ``epochs`` (how many times a full run sees its distinct
+examples: `training_examples`). Any other name is an error, so that a typo never silently
 trains the default.
 """
 
@@ -25,8 +26,8 @@ SWITCHES = {"lora_q": "q", "lora_k": "k", "lora_v": "v", "lora_o": "o", "lora_up
 #: Parameters of the training loop a configuration may set (the rest of `TrainConfig` is fixed per study).
 LOOP_PARAMS = ("learning_rate", "optimizer", "weight_decay", "warmup_steps", "batch_size")
 PARAM_NAMES = frozenset(
-    {"lora_rank", "lora_layers", "rear", "lora_dropout", "lora_alpha", "lora_dora", "lora_rslora", *LOOP_PARAMS,
-     *SWITCHES}
+    {"lora_rank", "lora_layers", "rear", "lora_dropout", "lora_alpha", "lora_dora", "lora_rslora", "epochs",
+     *LOOP_PARAMS, *SWITCHES}
 )
 
 
@@ -54,6 +55,7 @@ class TrialParams:
     weight_decay: float
     warmup_steps: int
     batch_size: int
+    epochs: float | None = None
 
     def loop_config(self, train: TrainConfig) -> TrainConfig:
         """``train`` with the loop settings this configuration decides."""
@@ -124,4 +126,20 @@ def resolve_params(params: Mapping[str, Any], train: TrainConfig) -> TrialParams
         lora=lora, learning_rate=learning_rate, optimizer=optimizer,
         weight_decay=_as_float("weight_decay", params.get("weight_decay", train.weight_decay), 0.0, math.inf),
         warmup_steps=int(warmup), batch_size=_as_int("batch_size", params.get("batch_size", train.batch_size)),
+        epochs=None if "epochs" not in params else _as_float("epochs", params["epochs"], 1e-12, math.inf),
     )
+
+
+def training_examples(params: TrialParams, train: TrainConfig, n_examples: int) -> int:
+    """Distinct training examples of a run: ``n_examples``, or where the configuration sets
+    ``epochs``, as many as a full run of ``train.full_budget`` steps sees that many times (a short
+    run trains on the same examples, in the same order, so it stays its full run's prefix)."""
+    if params.epochs is None:
+        return n_examples
+    if train.budget_unit != "steps" or train.full_budget is None:
+        raise TrainingConfigError(
+            "parameter 'epochs' needs budgets in steps and the full run's length: set budget_unit 'steps' and "
+            f"TrainConfig.full_budget (a study file does both; got budget_unit {train.budget_unit!r}, "
+            f"full_budget {train.full_budget!r})"
+        )
+    return max(1, round(train.full_budget * params.batch_size / params.epochs))

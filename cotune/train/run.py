@@ -25,7 +25,7 @@ from cotune.train.data import (
     sample_mixture,
 )
 from cotune.train.errors import TrainingConfigError, TrainingError
-from cotune.train.params import resolve_params
+from cotune.train.params import resolve_params, training_examples
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
     wall_start = time.perf_counter()
     params = resolve_params(spec.params, spec.train)
     mixture = resolve_mixture(spec.mixture, spec.data.domains)
-    counts = mixture_counts(mixture, spec.data.n_examples)
+    counts = mixture_counts(mixture, training_examples(params, spec.train, spec.data.n_examples))
     if spec.train.num_threads:
         torch.set_num_threads(spec.train.num_threads)
 

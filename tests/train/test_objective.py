@@ -113,3 +113,18 @@ def test_a_configuration_sets_dora_and_the_loop_settings_of_its_trial(make_objec
     assert stable.info["train_loss"] != plain.info["train_loss"]  # alpha / sqrt(r), not alpha / r: another run
     with pytest.raises(Exception, match="warmup_steps"):
         objective(Config(MIX, {**params, "warmup_steps": -1}), 60)
+
+
+def test_epochs_set_how_many_distinct_examples_a_full_run_sees_and_short_runs_share_them(make_objective):
+    objective = make_objective(full_budget=8, small_budget=2, batch_size=4)  # 8 steps of 4 examples, scored at 2
+    twice = objective(Config(MIX, {"lora_rank": 2, "epochs": 2.0}), 8)
+    assert sum(twice.info["examples_per_domain"].values()) == 16
+    assert sum(objective(Config(MIX, {"lora_rank": 2, "epochs": 4.0}), 8).info["examples_per_domain"].values()) == 8
+    short = objective(Config(MIX, {"lora_rank": 2, "epochs": 2.0}), 2)
+    assert short.info["examples_per_domain"] == twice.info["examples_per_domain"]  # the full run's prefix
+    assert short.score == pytest.approx(twice.curve[2.0], abs=1e-6)
+    assert sum(objective(Config(MIX, {"lora_rank": 2}), 2).info["examples_per_domain"].values()) == 24  # n_examples
+    with pytest.raises(Exception, match="'epochs' needs budgets in steps"):
+        make_objective(budget_unit="tokens")(Config(MIX, {"lora_rank": 2, "epochs": 2.0}), 60)
+    with pytest.raises(Exception, match="parameter 'epochs' must be a finite number"):
+        objective(Config(MIX, {"lora_rank": 2, "epochs": "two"}), 2)
