@@ -216,6 +216,9 @@ def load_study_file(path: str | Path) -> LoadedStudy:
     errors: list[str] = []
     _check_study(errors, parsed.study)
     _check_space(errors, parsed.space)
+    if "epochs" in parsed.space.params and parsed.study.budget_unit != "steps":
+        errors.append(f"  space.params.epochs: needs study.budget_unit: steps (a full run's steps and batch size "
+                      f"set how many distinct examples it sees), got {parsed.study.budget_unit}")
     base = path.resolve().parent
     demo = None
     domains = parsed.data.get("domains")

@@ -172,6 +172,9 @@ def test_the_space_section_adds_redefines_and_removes_parameters_and_sets_the_ba
     assert baseline.mixture == {"a": 0.7, "b": 0.3} and baseline.params["lora_rank"] == 16
     assert baseline.params["learning_rate"] == 1e-3 and baseline.params["epochs"] == 2
     assert loaded.train.full_budget == loaded.study.full_budget  # what a trial's `epochs` counts from
+    in_tokens = text.replace("storage: s.db}", "storage: s.db, budget_unit: tokens}")
+    with pytest.raises(SettingsError, match="space.params.epochs: needs study.budget_unit: steps"):
+        load_study_file(write(tmp_path, in_tokens))
     bad = VALID + "space: {params: {lr: {kind: float, low: 0.1, high: 1}, lora_rank: {kind: int, low: 1}}, remove: [x]}\n"
     with pytest.raises(SettingsError) as info:
         load_study_file(write(tmp_path, bad))
