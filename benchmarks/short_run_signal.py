@@ -2,7 +2,7 @@
 
 JoBS searches with short runs and the predictor F; that only works where a short run's score
 (with the configuration) predicts the full-budget score. For every budget a recording evaluated
-below the full one, this prints the correlation of the short-run score with the full score and
+below the full one, this prints the correlation (Pearson and rank) of the short-run score with the full score and
 the cross-validated error of F against two references: the full scores' own spread (guessing
 their mean) and "the short score plus the mean gain". An F no better than these means short
 runs carry no signal at that budget.
@@ -17,6 +17,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import spearmanr
 
 from cotune.bench.recorded import RECORDINGS, RecordedLandscape, recording_path
 from cotune.predictor import Predictor
@@ -54,7 +55,9 @@ def main() -> None:
                 gain = float(np.mean(full[train] - short[train]))
                 errors["short + mean gain"] += list((short[test] + gain - full[test]) ** 2)
         rmse = ", ".join(f"{name} {np.sqrt(np.mean(e)):.4f}" for name, e in errors.items())
-        print(f"b = {float(key):g}: correlation with the full score {np.corrcoef(short, full)[0, 1]:.2f}; "
+        rank = spearmanr(short, full).statistic
+        print(f"b = {float(key):g}: correlation with the full score {np.corrcoef(short, full)[0, 1]:.2f} "
+              f"(rank {rank:.2f}); "
               f"cross-validated RMSE: {rmse}")
 
 
