@@ -18,10 +18,16 @@ from .helpers import SPACE, Logged, counts, pids
 TESTS = str(Path(__file__).resolve().parents[1])
 
 
+def _default_sigint() -> None:
+    """Ctrl-C as in a terminal: a suite started in the background (``&`` in a script) ignores SIGINT,
+    and the driver would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_driver(db: Path, log: Path) -> subprocess.Popen:
     code = f"import sys; sys.path.insert(0, {TESTS!r}); from executors.helpers import drive; drive(sys.argv[1], sys.argv[2])"
     return subprocess.Popen([sys.executable, "-c", code, str(db), str(log)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
 
 
 def wait_for(predicate, timeout: float = 120.0) -> None:
