@@ -54,14 +54,19 @@ def shrink(example: dict, tiny_model: str, data_files: dict[str, str], model_par
     return study
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
-def test_example_runs_on_the_tiny_model(name, tiny_model, data_files, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def tiny_params(tiny_model) -> int:
+    """The tiny model's parameter count (what a flops budget counts), loaded once for every example."""
     from transformers import AutoModelForCausalLM
 
+    return sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(tiny_model).parameters())
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
+def test_example_runs_on_the_tiny_model(name, tiny_model, tiny_params, data_files, tmp_path, capsys):
     example = yaml.safe_load((EXAMPLES / name).read_text())
-    params = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(tiny_model).parameters())
     study_file = tmp_path / name
-    study_file.write_text(yaml.safe_dump(shrink(example, tiny_model, data_files, params, tmp_path / "run.db")))
+    study_file.write_text(yaml.safe_dump(shrink(example, tiny_model, data_files, tiny_params, tmp_path / "run.db")))
 
     assert main(["run", str(study_file)]) == 0
     capsys.readouterr()
@@ -69,7 +74,7 @@ def test_example_runs_on_the_tiny_model(name, tiny_model, data_files, tmp_path, 
     done = [t for t in study.trials if t.state.value == "complete"]
     assert len(done) >= 2 and study.settings.method == example["study"].get("method", "jobs")
     # a run stops after the step that reaches its budget: at most about a step over, per trial
-    step = tiny_budgets(study.settings.budget_unit, params)[1]
+    step = tiny_budgets(study.settings.budget_unit, tiny_params)[1]
     assert sum(t.cost for t in study.trials) <= study.settings.total_budget + len(study.trials) * 1.5 * step
     baseline = example.get("space", {}).get("baseline")
     if baseline is not None:  # the team's own configuration is the method's first trial (after enqueued ones)
