@@ -8,6 +8,8 @@ import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import numpy as np
+
 from cotune.exceptions import SpaceError
 
 #: Discrete dimensions with at most this many values are searched value by value by the
@@ -42,6 +44,10 @@ class Param(abc.ABC):
     def grid(self) -> list[float] | None:
         """Encoded values of a discrete parameter, or None for a continuous one."""
         return None
+
+    def round_many(self, u: np.ndarray) -> np.ndarray:
+        """``encode(decode(x))`` for every finite ``x`` of ``u``: the encodings as trained."""
+        return np.array([self.encode(self.decode(float(x))) for x in u], dtype=np.float64)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able description, the inverse of `param_from_dict`."""
@@ -178,6 +184,9 @@ class Bool(Param):
     def decode(self, u: float) -> bool:
         return _clip01(u) >= 0.5
 
+    def round_many(self, u: np.ndarray) -> np.ndarray:
+        return (np.asarray(u, dtype=np.float64) >= 0.5).astype(np.float64)
+
     def grid(self) -> list[float]:
         return [0.0, 1.0]
 
@@ -221,6 +230,10 @@ class Choice(Param):
     def decode(self, u: float) -> Any:
         k = len(self.choices)
         return self.choices[int(round(_clip01(u) * (k - 1)))]
+
+    def round_many(self, u: np.ndarray) -> np.ndarray:
+        k = len(self.choices)
+        return np.rint(np.clip(u, 0.0, 1.0) * (k - 1)) / (k - 1) if k > 1 else np.zeros(len(u))
 
     def grid(self) -> list[float]:
         k = len(self.choices)

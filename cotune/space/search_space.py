@@ -265,10 +265,26 @@ class SearchSpace:
         return Config(dict(zip(self.domains, mixture)), params)
 
     def round(self, u: np.ndarray) -> np.ndarray:
-        """Project encoded points (``... x d``) onto configurations as trained: ``encode(decode(u))``."""
+        """Project encoded points (``... x d``) onto configurations as trained: ``encode(decode(u))``
+        row by row, computed a column at a time (the acquisition optimiser rounds hundreds of points)."""
         arr = np.asarray(u, dtype=np.float64)
         flat = arr.reshape(-1, self.dim)
-        return np.stack([self.encode(self.decode(row)) for row in flat]).reshape(arr.shape)
+        if not np.all(np.isfinite(flat)):
+            raise SpaceError("cannot round encoded points with non-finite values")
+        out = np.empty_like(flat)
+        n = len(self.domains)
+        if n:
+            out[:, :n] = _normalise_mixtures(flat[:, :n], *(self.mixture_limits() if self.mixture_bounds else (None, None)))
+        for j, param in enumerate(self.params.values(), start=n):
+            out[:, j] = param.round_many(flat[:, j])
+        names = list(self.params)
+        for group in self.at_least_one:
+            cols = [n + names.index(name) for name in group]
+            none_on = ~out[:, cols].any(axis=1)
+            # as `decode`: the member with the largest encoded value (the first of equals) goes on
+            first_max = np.asarray(cols)[flat[:, cols].argmax(axis=1)]
+            out[none_on, first_max[none_on]] = 1.0
+        return out.reshape(arr.shape)
 
     # ----------------------------------------------------------------- serialisation
     def to_dict(self) -> dict[str, Any]:
@@ -303,39 +319,42 @@ def _normalise_mixture(w: np.ndarray, low: np.ndarray | None = None, high: np.nd
     ``low <= w <= high`` when given (the closest such weights: ``clip(w - t, low, high)``)."""
     if w.size == 0:
         return []
-    w = np.clip(w, 0.0, None)
-    total = w.sum()
-    w = np.full_like(w, 1.0 / w.size) if total <= 0 else w / total
+    return [float(v) for v in _normalise_mixtures(np.asarray(w, dtype=np.float64).reshape(1, -1), low, high)[0]]
+
+
+def _normalise_mixtures(W: np.ndarray, low: np.ndarray | None = None, high: np.ndarray | None = None) -> np.ndarray:
+    """`_normalise_mixture` of every row of ``W`` (``m x k``), as an ``m x k`` array."""
+    W = np.clip(W, 0.0, None)
+    total = W.sum(axis=1, keepdims=True)
+    W = np.where(total > 0, W / np.where(total > 0, total, 1.0), 1.0 / W.shape[1])
     scale = 10**MIXTURE_DECIMALS
-    lo = np.zeros(w.size, dtype=np.int64) if low is None else np.ceil(np.asarray(low) * scale - 1e-6).astype(np.int64)
-    hi = np.full(w.size, scale, dtype=np.int64) if high is None else \
-        np.floor(np.asarray(high) * scale + 1e-6).astype(np.int64)
+    k = W.shape[1]
+    lo = np.zeros(k, dtype=np.int64) if low is None else np.ceil(np.asarray(low) * scale - 1e-6).astype(np.int64)
+    hi = np.full(k, scale, dtype=np.int64) if high is None else np.floor(np.asarray(high) * scale + 1e-6).astype(np.int64)
     if low is not None:
-        w = _within(w, lo / scale, hi / scale)
+        W = _within(W, lo / scale, hi / scale)
     # Integer units of 10**-MIXTURE_DECIMALS summing exactly to one, within the bounds; the units
-    # lost or gained by rounding go to the weights whose rounding moved them most (largest remainder).
-    units = np.clip(np.round(w * scale).astype(np.int64), lo, hi)
-    error = w * scale - units
-    short = scale - int(units.sum())
-    step = 1 if short > 0 else -1
-    for i in np.argsort(-error if short > 0 else error, kind="stable"):
-        if short == 0:
-            break
-        room = (hi[i] - units[i]) if step > 0 else (units[i] - lo[i])
-        move = min(abs(short), int(room))
-        units[i] += step * move
-        short -= step * move
-    return [int(k) / scale for k in units]
+    # lost or gained by rounding go to the weights whose rounding moved them most (largest
+    # remainder first, each taking as many as its bound allows).
+    units = np.clip(np.round(W * scale).astype(np.int64), lo, hi)
+    error = W * scale - units
+    short = scale - units.sum(axis=1, keepdims=True)
+    gain = short > 0
+    order = np.argsort(np.where(gain, -error, error), axis=1, kind="stable")
+    room = np.take_along_axis(np.where(gain, hi - units, units - lo), order, axis=1)
+    before = np.cumsum(room, axis=1) - room
+    move = np.clip(np.abs(short) - before, 0, room)
+    np.put_along_axis(units, order, np.take_along_axis(units, order, axis=1) + np.sign(short) * move, axis=1)
+    return units / scale
 
 
-def _within(w: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """The weights ``clip(w - t, low, high)`` summing to one (``t`` by bisection): ``w`` moved
-    inside the bounds, each weight shifted alike until the bounds stop it."""
-    lo_t, hi_t = float((w - high).min()) - 1.0, float((w - low).max()) + 1.0
+def _within(W: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """The rows of ``W`` moved inside the bounds, each to ``clip(w - t, low, high)`` summing to one
+    (``t`` by bisection, per row): each weight shifted alike until the bounds stop it."""
+    lo_t = (W - high).min(axis=1) - 1.0
+    hi_t = (W - low).max(axis=1) + 1.0
     for _ in range(100):
         t = 0.5 * (lo_t + hi_t)
-        if np.clip(w - t, low, high).sum() > 1.0:
-            lo_t = t
-        else:
-            hi_t = t
-    return np.clip(w - 0.5 * (lo_t + hi_t), low, high)
+        over = np.clip(W - t[:, None], low, high).sum(axis=1) > 1.0
+        lo_t, hi_t = np.where(over, t, lo_t), np.where(over, hi_t, t)
+    return np.clip(W - 0.5 * (lo_t + hi_t)[:, None], low, high)

@@ -44,6 +44,23 @@ def test_cached_acquisitions_equal_botorch(kernel):
     torch.testing.assert_close(logei, LogExpectedImprovement(gp.model, best_f=0.3)(Xq), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("kernel", ["matern", "deep"])
+def test_cached_acquisition_gradients_equal_botorch(kernel):
+    # the optimiser follows these gradients; the Matérn kernel's are computed in closed form, the deep
+    # kernel's by autograd; at a training point too, where the distance to it is zero
+    X, y, yvar = data()
+    gp = build_gp(X, y, yvar, kernel=kernel)
+    Xq = torch.as_tensor(np.vstack([random_encoded(SPACE, 7, np.random.default_rng(6)), X[:1]]), dtype=torch.float64)
+    for ours, botorch in [(IGPUpperConfidenceBound(gp, beta=1.7), UpperConfidenceBound(gp.model, beta=1.7**2)),
+                          (CachedLogEI(gp, best_f=0.3), LogExpectedImprovement(gp.model, best_f=0.3))]:
+        grads = []
+        for acqf in (ours, botorch):
+            x = Xq.clone().unsqueeze(1).requires_grad_(True)
+            grads.append(torch.autograd.grad(acqf(x).sum(), x)[0])
+        assert grads[1].abs().max() > 0.1  # a slope worth comparing
+        torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-5)
+
+
 def test_gp_fits_the_data_and_reports_score_units():
     X, y, yvar = data(40)
     gp = build_gp(X, y, yvar)
