@@ -35,13 +35,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 if TYPE_CHECKING:
     from cotune.evidence import ShortRunEvidence
+
+K = TypeVar("K")
 
 #: The predictor needs at least this many (short score, full score) pairs to be fitted.
 MIN_PAIRS = 3
@@ -84,9 +86,10 @@ def short_budget_ladder(small: float, full: float) -> list[float]:
     return ladder
 
 
-def cheapest_paying(evidence: dict[float, ShortRunEvidence]) -> float | None:
-    """The smallest short-run budget whose evidence says short runs pay, or None where none does."""
-    return min((b for b, e in evidence.items() if short_runs_pay(e)), default=None)
+def cheapest_paying(evidence: Mapping[K, ShortRunEvidence], cost: Callable[[K], float] = float) -> K | None:
+    """The cheapest cheap observation (a short-run budget, or a proxy's run, costing ``cost`` of
+    it) whose evidence says it pays, or None where none does."""
+    return min((k for k, e in evidence.items() if short_runs_pay(e)), key=cost, default=None)
 
 
 def design_size(dim: int, *, total: float, full: float) -> int:

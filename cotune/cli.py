@@ -46,6 +46,8 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warm-start", default=None, metavar="BENCHMARK",
                    help="start every run from a bo study of this benchmark (same space, seed and budget), "
                         "e.g. lora-mix-sibling for lora-mix: what a related earlier study buys")
+    p.add_argument("--no-proxies", action="store_true",
+                   help="run the benchmarks that have proxy models (scales-*) without them: the same target alone")
     p.add_argument("--processes", type=int, default=2, help="runs in parallel (one process each)")
     p.add_argument("--out", default="cotune-bench", metavar="DIR",
                    help="folder for runs.json, summary.md and best-so-far.png (default cotune-bench)")
@@ -76,7 +78,8 @@ def _bench(args: argparse.Namespace) -> int:
     if not (args.budget > 0 and 0 < args.target < 1):
         raise SystemExit(f"cotune bench: --budget must be > 0 and --target in (0, 1), got {args.budget}, {args.target}")
     setup = BenchSetup(total_full_runs=args.budget, full_budget=args.full_budget, small_budget=args.small_budget,
-                       target=args.target, n_init=args.n_init, n_confirm=args.n_confirm, warm_start=args.warm_start)
+                       target=args.target, n_init=args.n_init, n_confirm=args.n_confirm, warm_start=args.warm_start,
+                       proxies=not args.no_proxies)
     try:  # bad budgets or counts: say so before any process starts
         for name in args.methods:
             StudySettings(method=name, **setup.settings())
@@ -93,7 +96,7 @@ def _bench(args: argparse.Namespace) -> int:
     console = Console()
     given = "".join(f", {name} {value}" for name, value in (("n_init", setup.n_init), ("n_confirm", setup.n_confirm),
                                                              ("warm start from bo on", setup.warm_start))
-                    if value is not None)
+                    if value is not None) + ("" if setup.proxies else ", without proxies")
     total = len(args.methods) * len(args.benchmarks) * args.seeds
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     console.print(f"{total} runs: total budget {setup.total_budget:g} "
@@ -101,6 +104,11 @@ def _bench(args: argparse.Namespace) -> int:
                   f"{args.processes} process(es)")
     correlations = short_run_correlations(args.benchmarks, setup)
     signal = "".join(f"- `{name}`: {value:.2f}\n" for name, value in correlations.items())
+    proxy_signal = {name: LANDSCAPES[name]().proxy_rank_correlation() for name in args.benchmarks
+                    if hasattr(LANDSCAPES[name](), "proxy_rank_correlation")}
+    if proxy_signal:
+        signal += "".join(f"- `{name}`, its proxy's full run (cost {LANDSCAPES[name]().proxy_cost:g} of the "
+                          f"target's per unit): {value:.2f}\n" for name, value in proxy_signal.items())
     console.print(f"rank correlation of short (b) and full (B) scores:\n{signal}", end="")
     done = []
 

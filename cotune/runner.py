@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
+import inspect
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +40,8 @@ def run_study(
     """
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise SettingsError(f"retries must be an int >= 0, got {retries!r}")
+    if study.settings.proxies:
+        check_takes_proxy(objective)
     runner = make_executor(executor, n_workers, trial_timeout_s)
     bar = _Progress(study) if progress else None
     running: dict[cf.Future, Trial] = {}
@@ -48,7 +52,7 @@ def run_study(
                 trial = study.ask()
                 if trial is None:
                     break
-                running[runner.submit(objective, trial.config, trial.budget)] = trial
+                running[runner.submit(for_trial(objective, trial), trial.config, trial.budget)] = trial
             if not running:
                 break
             done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
@@ -59,7 +63,7 @@ def run_study(
                     raise value  # no trial can run until the script is fixed
                 if isinstance(value, Exception) and study.record_failed_attempt(trial, value) <= retries:
                     logger.warning("trial %d failed (%s); running it again", trial.number, _first_line(value))
-                    running[runner.submit(objective, trial.config, trial.budget)] = trial
+                    running[runner.submit(for_trial(objective, trial), trial.config, trial.budget)] = trial
                     continue
                 study.tell(trial, value)
                 if bar is not None:
@@ -83,6 +87,25 @@ def run_study(
         _release(study)
         if bar is not None:
             bar.close()
+
+
+def for_trial(objective: Objective, trial: Trial) -> Objective:
+    """The objective as ``trial`` calls it: ``objective(config, budget)`` for the target model,
+    ``objective(config, budget, proxy=name)`` for a proxy's run."""
+    return objective if trial.fidelity is None else functools.partial(objective, proxy=trial.fidelity)
+
+
+def check_takes_proxy(objective: Objective) -> None:
+    """Raise `SettingsError` unless ``objective`` accepts the ``proxy`` keyword a study with proxies passes."""
+    try:
+        inspect.signature(objective).bind(None, 1.0, proxy="proxy")
+    except ValueError:
+        return  # no signature to check (a builtin): the first proxy run will tell
+    except TypeError:
+        raise SettingsError(
+            "the study has proxies, so its objective must accept a `proxy` keyword: "
+            "def objective(config, budget, proxy=None), where proxy names the proxy model to train (None: the "
+            "target)") from None
 
 
 def _outcome(future: cf.Future) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from cotune.exceptions import CotuneWarning, SettingsError
@@ -39,6 +40,10 @@ class StudySettings:
     )
     kernel: Literal["matern", "deep"] = dataclasses.field(default="matern", metadata={"help": "GP kernel"})
     acquisition: Literal["ucb", "logei"] = dataclasses.field(default="ucb", metadata={"help": "acquisition function"})
+    proxies: dict[str, float] = dataclasses.field(
+        default_factory=dict, metadata={"help": "proxy models (e.g. a small sibling of the target) by name, each with "
+                                                "what a unit of its budget costs in the target's units (0 < cost < 1)"}
+    )
 
     def __post_init__(self) -> None:
         if self.small_budget is None:
@@ -74,6 +79,11 @@ class StudySettings:
                 raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise SettingsError(f"seed must be an int, got {self.seed!r}")
+        object.__setattr__(self, "proxies", _checked_proxies(self.proxies))
+
+    def cost_factor(self, proxy: str | None) -> float:
+        """What a unit of budget of ``proxy`` costs in the target's units (1 for the target, None)."""
+        return 1.0 if proxy is None else self.proxies[proxy]
 
     @property
     def n_init_count(self) -> int | None:
@@ -94,3 +104,19 @@ class StudySettings:
             warnings.warn(f"study settings {', '.join(unknown)} are unknown to this cotune and ignored "
                           "(stored by a newer version?)", CotuneWarning, stacklevel=2)
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _checked_proxies(proxies: Any) -> dict[str, float]:
+    """``proxies`` as a plain ``{name: cost factor}`` dict, or `SettingsError` saying what is wrong."""
+    if not isinstance(proxies, Mapping):
+        raise SettingsError(f"proxies must map proxy names to their cost per unit of budget, e.g. "
+                            f"{{'smollm2-135m': 0.05}}, got {proxies!r}")
+    out = {}
+    for name, cost in proxies.items():
+        if not isinstance(name, str) or not name:
+            raise SettingsError(f"proxy names must be non-empty strings, got {name!r}")
+        if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not 0 < cost < 1:
+            raise SettingsError(f"proxy {name!r} must cost a number in (0, 1) per unit of the target's budget "
+                                f"(a proxy cheaper than the target), got {cost!r}")
+        out[name] = float(cost)
+    return out

@@ -29,7 +29,7 @@ from cotune.space.search_space import Config
 from cotune.trial import Role, Trial, TrialState, finite_curve
 
 #: Version of the tables and of what they hold; an older database is upgraded on open (`_UPGRADES`).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS trials (
     info TEXT NOT NULL DEFAULT '{}',
     started_at REAL,
     finished_at REAL,
+    fidelity TEXT,
     PRIMARY KEY (study_id, number)
 );
 CREATE TABLE IF NOT EXISTS drivers (
@@ -88,8 +89,13 @@ def _drop_non_finite_curve_points(conn: sqlite3.Connection) -> None:
                  (json.dumps("cotune 0.1.0 or earlier"),))
 
 
+def _add_fidelity(conn: sqlite3.Connection) -> None:
+    """2 -> 3: trials name the proxy model they trained (NULL, the target, for every older trial)."""
+    conn.execute("ALTER TABLE trials ADD COLUMN fidelity TEXT")
+
+
 #: ``version: step`` upgrades a database from ``version`` to ``version + 1``, in one transaction.
-_UPGRADES: dict[int, Callable[[sqlite3.Connection], None]] = {1: _drop_non_finite_curve_points}
+_UPGRADES: dict[int, Callable[[sqlite3.Connection], None]] = {1: _drop_non_finite_curve_points, 2: _add_fidelity}
 
 
 def _version() -> str:
@@ -226,21 +232,24 @@ class Storage:
         return {k: json.loads(v) for k, v in rows}
 
     # ------------------------------------------------------------------ trials
-    def create_trial(self, study_id: int, config: Config, budget: float, role: Role, state: TrialState) -> Trial:
-        """Append a trial in ``state`` (WAITING or RUNNING) and return it with its number."""
+    def create_trial(self, study_id: int, config: Config, budget: float, role: Role, state: TrialState, *,
+                     fidelity: str | None = None, cost: float | None = None) -> Trial:
+        """Append a trial in ``state`` (WAITING or RUNNING) and return it with its number; a proxy's
+        run (``fidelity``) comes with the ``cost`` it reserves."""
         now = time.time()
+        started = now if state is TrialState.RUNNING else None
         with self._transaction() as conn:
             (number,) = conn.execute(
                 "SELECT COALESCE(MAX(number) + 1, 0) FROM trials WHERE study_id = ?", (study_id,)
             ).fetchone()
             conn.execute(
-                "INSERT INTO trials (study_id, number, config, budget, role, state, started_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO trials (study_id, number, config, budget, role, state, started_at, fidelity, cost) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (study_id, number, json.dumps(config.to_dict(), sort_keys=True), budget, role.value, state.value,
-                 now if state is TrialState.RUNNING else None),
+                 started, fidelity, cost),
             )
-        return Trial(number=number, config=config, budget=budget, role=role, state=state,
-                     started_at=now if state is TrialState.RUNNING else None)
+        return Trial(number=number, config=config, budget=budget, role=role, state=state, started_at=started,
+                     fidelity=fidelity, cost=cost)
 
     def update_trial(self, study_id: int, number: int, **fields: Any) -> None:
         """Change fields of an unfinished trial.
@@ -310,7 +319,7 @@ class Storage:
         with self._transaction() as conn:
             rows = conn.execute(
                 "SELECT number, config, budget, role, state, score, predicted, predicted_var, cost, curve, error, "
-                "info, started_at, finished_at FROM trials WHERE study_id = ? ORDER BY number",
+                "info, started_at, finished_at, fidelity FROM trials WHERE study_id = ? ORDER BY number",
                 (study_id,),
             ).fetchall()
         return [_row_to_trial(r) for r in rows]
@@ -318,7 +327,7 @@ class Storage:
 
 def _row_to_trial(row: tuple[Any, ...]) -> Trial:
     (number, config, budget, role, state, score, predicted, predicted_var, cost, curve, error, info,
-     started_at, finished_at) = row
+     started_at, finished_at, fidelity) = row
     return Trial(
         number=number,
         config=Config.from_dict(json.loads(config)),
@@ -334,5 +343,6 @@ def _row_to_trial(row: tuple[Any, ...]) -> Trial:
         info=json.loads(info),
         started_at=started_at,
         finished_at=finished_at,
+        fidelity=fidelity,
     )
 

@@ -57,6 +57,7 @@ class Study:
         budget_unit: str = "steps",
         kernel: str = "matern",
         acquisition: str = "ucb",
+        proxies: Mapping[str, float] | None = None,
         storage: str | Path | Storage | None = None,
         study_name: str = "cotune",
         warm_start: Study | str | Path | None = None,
@@ -65,7 +66,7 @@ class Study:
         self.settings = StudySettings(
             method=method, total_budget=total_budget, full_budget=full_budget, small_budget=small_budget,
             n_init=n_init, n_confirm=n_confirm, seed=seed, budget_unit=budget_unit, kernel=kernel,
-            acquisition=acquisition,
+            acquisition=acquisition, proxies={} if proxies is None else proxies,
         )
         self.space = space
         self.study_name = study_name
@@ -166,7 +167,7 @@ class Study:
 
     def history(self) -> History:
         """Read-only view of the trials for methods."""
-        return History(tuple(self.trials), self.settings.total_budget, prior=self.prior)
+        return History.of(self.trials, self.settings.total_budget, prior=self.prior)
 
     @property
     def spent(self) -> float:
@@ -175,7 +176,7 @@ class Study:
 
     def _measured(self) -> list[Trial]:
         """This study's completed full runs (never the warm start's)."""
-        return History(tuple(self.trials), self.settings.total_budget).complete(self.settings.full_budget)
+        return History.of(self.trials, self.settings.total_budget).complete(self.settings.full_budget)
 
     @property
     def best(self) -> Trial | None:
@@ -257,24 +258,31 @@ class Study:
         request = self.method.ask(history)
         if request is None:
             return None
-        if not history.fits(request.budget):
+        if not history.fits(request.budget * self.settings.cost_factor(request.fidelity)):
             raise TrialStateError(
                 f"method {self.settings.method!r} asked for budget {request.budget} with only "
                 f"{history.remaining} left; this is a bug in the method"
             )
         config = self.space.validate(request.config)
-        if any(t.config == config and t.budget == request.budget for t in history.pending):
+        if request.fidelity is not None and request.fidelity not in self.settings.proxies:
+            raise TrialStateError(f"method {self.settings.method!r} asked for proxy {request.fidelity!r}, which the "
+                                  "study does not have; this is a bug in the method")
+        pending = [t for t in (*history.pending, *history.proxy_trials) if not t.state.finished]
+        if any(t.config == config and t.budget == request.budget and t.fidelity == request.fidelity for t in pending):
             raise TrialStateError(
                 f"method {self.settings.method!r} proposed a configuration already running at budget "
                 f"{request.budget}; this is a bug in the method"
             )
-        return self.storage.create_trial(self._study_id, config, request.budget, request.role, TrialState.RUNNING)
+        cost = None if request.fidelity is None else request.budget * self.settings.cost_factor(request.fidelity)
+        return self.storage.create_trial(self._study_id, config, request.budget, request.role, TrialState.RUNNING,
+                                         fidelity=request.fidelity, cost=cost)
 
     def tell(self, trial: Trial | int, value: float | Result | BaseException) -> Trial:
         """Record the outcome of a running trial: a score, a `Result`, or the exception it raised.
 
         NaN or infinite scores and exceptions make the trial FAIL with the error text stored;
-        a failed trial is charged its budget unless a `Result` gives its cost.
+        a failed trial is charged its budget unless a `Result` gives its cost. A proxy's run is
+        charged its budget times the proxy's cost factor (`StudySettings.proxies`).
 
         Raises:
             TrialStateError: the trial is not running.
@@ -290,9 +298,10 @@ class Study:
                 value = Result(score=_as_score(value))
             except CotuneError as err:
                 value = err
+        charge = current.budget * self.settings.cost_factor(current.fidelity)
         if isinstance(value, BaseException):
             text = "".join(traceback.format_exception(type(value), value, value.__traceback__))
-            fields.update(state=TrialState.FAIL, cost=current.budget, error=text.strip())
+            fields.update(state=TrialState.FAIL, cost=charge, error=text.strip())
         else:
             result = value
             score = float(result.score)
@@ -301,7 +310,7 @@ class Study:
                 logger.warning("trial %d: dropped curve points at budgets %s (a non-finite score, or a budget "
                                "that is not a finite positive number); kept %d point(s)", number,
                                ", ".join(f"{b:g}" for b in dropped), len(curve))
-            fields.update(cost=current.budget if result.cost is None else float(result.cost),
+            fields.update(cost=charge if result.cost is None else float(result.cost),
                           curve=curve, info={**current.info, **(result.info or {})})
             if not math.isfinite(score):
                 fields.update(state=TrialState.FAIL, score=None,

@@ -68,6 +68,8 @@ class Trial:
     ``score`` is the measured score at ``budget``; ``predicted`` and ``predicted_var`` hold the
     predictor's estimate of the full-budget score for short runs; ``curve`` maps budgets seen
     during the run to scores; ``cost`` is the budget charged; ``error`` is the failure text.
+    ``fidelity`` names the proxy model the run trained (None: the target model); a proxy's
+    ``budget`` is in its own units and its ``cost``, reserved as it starts, in the target's.
     """
 
     number: int
@@ -84,11 +86,13 @@ class Trial:
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
     started_at: float | None = None
     finished_at: float | None = None
+    fidelity: str | None = None
 
     @property
     def charged(self) -> float:
-        """Budget this trial counts against the total: its cost once finished, else its budget."""
-        if self.state.finished and self.cost is not None:
+        """Budget this trial counts against the total: its cost once finished (or, for a proxy's run,
+        reserved), else its budget."""
+        if self.cost is not None and (self.state.finished or self.fidelity is not None):
             return self.cost
         return self.budget
 
@@ -113,11 +117,13 @@ class Trial:
 
 def incumbents(trials: Sequence[Trial], full_budget: float) -> list[tuple[float, Trial | None]]:
     """After each finished trial, in finishing order: the budget spent so far and the best trial
-    measured at ``full_budget`` so far (None before the first), i.e. the answer at that moment."""
+    measured at ``full_budget`` of the target model so far (None before the first), i.e. the answer
+    at that moment."""
     spent, best, out = 0.0, None, []
     for trial in sorted((t for t in trials if t.state.finished), key=lambda t: t.finished_at or 0.0):
         spent += trial.charged
-        if trial.state is TrialState.COMPLETE and trial.budget == full_budget and trial.score is not None:
+        if (trial.state is TrialState.COMPLETE and trial.budget == full_budget and trial.fidelity is None
+                and trial.score is not None):
             if best is None or trial.score > best.score:
                 best = trial
         out.append((spent, best))

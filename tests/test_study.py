@@ -100,6 +100,9 @@ def test_ask_returns_none_when_the_budget_is_spent(space):
         (dict(total_budget=1000, full_budget=100, n_confirm=-1), "n_confirm must be an int >= 0 or None"),
         (dict(total_budget=-1, full_budget=100), "positive"),
         (dict(total_budget=1000, full_budget=100, kernel="rbf"), "kernel"),
+        (dict(total_budget=1000, full_budget=100, proxies={"small": 1.5}), "cost a number in \\(0, 1\\)"),
+        (dict(total_budget=1000, full_budget=100, proxies={"": 0.1}), "proxy names"),
+        (dict(total_budget=1000, full_budget=100, proxies=["small"]), "proxies must map"),
     ],
 )
 def test_bad_settings_are_rejected_with_a_reason(space, kwargs, match):
@@ -117,3 +120,33 @@ def test_parallel_workers_run_distinct_configurations(space, objective):
     keys = [t.config.key() for t in result.trials]
     assert len(keys) == len(set(keys)) == 10
     assert result.spent == pytest.approx(1000)
+
+
+def test_a_study_with_proxies_needs_an_objective_that_takes_a_proxy(space, objective):
+    with pytest.raises(cotune.SettingsError, match="accept a `proxy` keyword"):
+        cotune.optimize(objective, space, method="mfms", proxies={"small": 0.1}, **BUDGETS)
+
+
+def test_a_proxy_run_reserves_and_is_charged_its_cost_factor(space, tmp_path):
+    calls = []
+
+    def train(config, budget, proxy=None):
+        calls.append(proxy)
+        return 1.0 - (config.mixture["wiki"] - 0.6) ** 2 - (0.2 if proxy else 0.0)
+
+    study = cotune.Study(space, method="mfms", proxies={"small": 0.1}, storage=tmp_path / "s.db", n_init=2, **BUDGETS)
+    trials = [study.ask() for _ in range(4)]  # baseline, 2 design short runs, the design on the proxy
+    proxy = trials[3]
+    assert [t.fidelity for t in trials] == [None, None, None, "small"] and proxy.budget == 100
+    assert study.history().committed == pytest.approx(100 + 5 + 5 + 0.1 * 100)  # reserved while running
+    for trial in trials[:3]:
+        study.tell(trial, train(trial.config, trial.budget))
+    assert study.tell(proxy, cotune.Result(score=0.5, cost=3.0)).cost == 3.0  # a Result's cost is what it costs
+    reopened = cotune.Study.load(tmp_path / "s.db")
+    assert reopened.settings.proxies == {"small": 0.1} and reopened.trials[3].fidelity == "small"
+    result = reopened.optimize(train)
+    assert None in calls and "small" in calls
+    assert result.spent <= 1000 + 100 and result.best.fidelity is None
+    charged = [t.cost for t in result.trials[4:] if t.fidelity == "small"]
+    assert charged and all(c == pytest.approx(0.1 * t.budget) for c, t in
+                           zip(charged, [t for t in result.trials[4:] if t.fidelity == "small"]))

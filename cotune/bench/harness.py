@@ -27,7 +27,8 @@ class BenchSetup:
     ``n_init`` and ``n_confirm``, when given, are passed to every method (None: each method's own).
     With ``warm_start`` (a benchmark over the same space), every run first runs `bo` on that
     benchmark with the same seed and budget and starts from its study (``cotune.optimize(...,
-    warm_start=)``): what an earlier study of a related task buys."""
+    warm_start=)``): what an earlier study of a related task buys. A benchmark with proxy models
+    (``scales-*``) gives them to every method unless ``proxies`` is False."""
 
     total_full_runs: float = 20.0
     full_budget: float = 100.0
@@ -36,6 +37,7 @@ class BenchSetup:
     n_init: int | str | None = None
     n_confirm: int | None = None
     warm_start: str | None = None
+    proxies: bool = True
 
     @property
     def total_budget(self) -> float:
@@ -85,7 +87,9 @@ def run_one(method: str, benchmark: str, seed: int, setup: BenchSetup = BenchSet
     landscape = make_landscape(benchmark, full_budget=setup.full_budget, curve_budgets=setup.curve_budgets, seed=seed)
     warm = None if setup.warm_start is None else _warm_start_study(setup.warm_start, seed, setup)
     start = time.perf_counter()
-    result = cotune.optimize(landscape, landscape.space, method=method, seed=seed, warm_start=warm, **setup.settings())
+    proxies = getattr(landscape, "proxies", {}) if setup.proxies else {}
+    result = cotune.optimize(landscape, landscape.space, method=method, seed=seed, warm_start=warm, proxies=proxies,
+                             **setup.settings())
     wall = time.perf_counter() - start
     trace = [(spent, landscape.regret(best.config) if best is not None else float("inf"))
              for spent, best in incumbents(result.trials, setup.full_budget)]
@@ -96,7 +100,8 @@ def run_one(method: str, benchmark: str, seed: int, setup: BenchSetup = BenchSet
         method=method, benchmark=benchmark, seed=seed, optimum=landscape.optimum,
         best_score=None if result.best is None else result.best.score, final_regret=final,
         budget_to_target=reached, spent=result.spent, n_trials=len(result.trials),
-        n_full=sum(1 for t in result.trials if t.budget == setup.full_budget), wall_seconds=wall, trace=trace,
+        n_full=sum(1 for t in result.trials if t.budget == setup.full_budget and t.fidelity is None),
+        wall_seconds=wall, trace=trace,
     )
 
 

@@ -159,6 +159,36 @@ class LoraMixtureLandscape:
         return Result(score=score, cost=budget, curve=curve)
 
 
+class SmoothRandomFunction:
+    """A smooth random function of the encoded configuration: the mean of 32 random Fourier
+    features (an RBF-kernel GP sample, roughly) of lengthscale ``lengthscale``, drawn with ``seed``."""
+
+    n_features = 32
+
+    def __init__(self, space: SearchSpace, *, seed: tuple[int, ...], lengthscale: float) -> None:
+        rng = np.random.default_rng(list(seed))
+        self.space = space
+        self.omega = rng.normal(0.0, 1.0 / lengthscale, size=(self.n_features, space.dim))
+        self.phase = rng.uniform(0.0, 2 * np.pi, size=self.n_features)
+
+    def __call__(self, configs: list[Config]) -> np.ndarray:
+        return np.cos(self.space.encode_many(configs) @ self.omega.T + self.phase).mean(axis=1)
+
+
+def _calibrated_blend(base: np.ndarray, raw: np.ndarray, target: np.ndarray, correlation: float) -> float:
+    """The weight ``lam`` of ``raw`` (rescaled to ``base``'s mean and spread) in a blend with ``base``
+    whose Spearman correlation with ``target`` is ``correlation`` (by bisection)."""
+    from scipy.stats import spearmanr
+
+    other = base.mean() + base.std() * (raw - raw.mean()) / raw.std()
+    low, high = 0.0, 1.0
+    for _ in range(40):
+        mid = 0.5 * (low + high)
+        value = float(spearmanr((1 - mid) * base + mid * other, target).statistic)
+        low, high = (mid, high) if value > correlation else (low, mid)
+    return 0.5 * (low + high)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class LateLearnerLandscape(LoraMixtureLandscape):
     """`LoraMixtureLandscape` whose learning curves cross by a chosen amount, so that a short run
@@ -185,7 +215,6 @@ class LateLearnerLandscape(LoraMixtureLandscape):
 
     #: The short budget, a fraction of the full one, at which ``correlation`` holds.
     calibration_fraction = 0.1
-    _n_features = 32
 
     def _sample(self, seed: int, n: int) -> list[Config]:
         from cotune.space.design import random_configs
@@ -193,14 +222,11 @@ class LateLearnerLandscape(LoraMixtureLandscape):
         return random_configs(self.space, n, np.random.default_rng([self.family, seed]))
 
     @functools.cached_property
-    def _fourier(self) -> tuple[np.ndarray, np.ndarray]:
-        rng = np.random.default_rng([self.family, len(self.domains), 7])
-        omega = rng.normal(0.0, 1.0 / self.lengthscale, size=(self._n_features, self.space.dim))
-        return omega, rng.uniform(0.0, 2 * np.pi, size=self._n_features)
+    def _random_function(self) -> SmoothRandomFunction:
+        return SmoothRandomFunction(self.space, seed=(self.family, len(self.domains), 7), lengthscale=self.lengthscale)
 
     def _raw_late(self, configs: list[Config]) -> np.ndarray:
-        omega, phase = self._fourier
-        return np.cos(self.space.encode_many(configs) @ omega.T + phase).mean(axis=1)
+        return self._random_function(configs)
 
     def _base_short(self, config: Config) -> float:
         shrink = 1.0 - self.calibration_fraction**0.5
@@ -211,22 +237,12 @@ class LateLearnerLandscape(LoraMixtureLandscape):
         """``lam`` and the affine maps of the random function and of the base short score."""
         if not 0.0 <= self.correlation < 1.0:
             raise ValueError(f"correlation must be in [0, 1), got {self.correlation}")
-        from scipy.stats import spearmanr
-
         configs = self._sample(11, 1024)
         raw = self._raw_late(configs)
         base = np.array([self._base_short(c) for c in configs])
         full = np.array([self.full_score(c) for c in configs])
-        late = base.mean() + base.std() * (raw - raw.mean()) / raw.std()
-
-        def corr(lam: float) -> float:
-            return float(spearmanr((1 - lam) * base + lam * late, full).statistic)
-
-        low, high = 0.0, 1.0
-        for _ in range(40):
-            mid = 0.5 * (low + high)
-            low, high = (mid, high) if corr(mid) > self.correlation else (low, mid)
-        return 0.5 * (low + high), float(raw.mean()), float(raw.std()), float(base.mean()), float(base.std())
+        lam = _calibrated_blend(base, raw, full, self.correlation)
+        return lam, float(raw.mean()), float(raw.std()), float(base.mean()), float(base.std())
 
     def learning_gap(self, config: Config) -> float:
         """Full minus short score (at ``B / 10``) over the square-root curve's drop to that budget."""
@@ -248,6 +264,78 @@ class SiblingLandscape(LoraMixtureLandscape):
     _best_layers_frac = 0.5
     _best_dropout = 0.2
     _best_switches = (True, True, True, False, False)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MultiScaleLandscape(LateLearnerLandscape):
+    """`LateLearnerLandscape` (the target model, whose short runs rank configurations with rank
+    correlation ``correlation``) with a proxy model: a smaller sibling whose runs cost
+    ``proxy_cost`` of the target's per unit of budget and whose full runs rank configurations
+    with rank correlation ``proxy_correlation`` -- the case where a small model's full run says
+    more than the large model's first steps.
+
+    The proxy's full-budget score is a blend ``(1 - lam) * full + lam * other - proxy_offset`` of
+    the target's full score and another smooth random function of the configuration (scaled to
+    the full scores' mean and spread), ``lam`` set so that the Spearman correlation of the
+    proxy's and the target's noise-free full scores over random configurations is
+    ``proxy_correlation``; its learning curve has the base landscape's shape. Call the objective
+    with ``proxy="small"`` for the proxy. The target's scores, optimum and regret are as before.
+    """
+
+    correlation: float = 0.3
+    proxy_correlation: float = 0.9
+    proxy_cost: float = 0.05
+    proxy_offset: float = 0.05
+
+    @property
+    def proxies(self) -> dict[str, float]:
+        """The proxy models by name, with their cost per unit of budget (a study's ``proxies``)."""
+        return {"small": self.proxy_cost}
+
+    @functools.cached_property
+    def _proxy_function(self) -> SmoothRandomFunction:
+        return SmoothRandomFunction(self.space, seed=(self.family, len(self.domains), 11), lengthscale=self.lengthscale)
+
+    @functools.cached_property
+    def _proxy_calibration(self) -> tuple[float, float, float, float, float]:
+        """``lam`` and the affine map of the proxy's random function onto the full scores' scale."""
+        if not 0.0 <= self.proxy_correlation < 1.0:
+            raise ValueError(f"proxy_correlation must be in [0, 1), got {self.proxy_correlation}")
+        configs = self._sample(13, 1024)
+        raw = self._proxy_function(configs)
+        full = np.array([self.full_score(c) for c in configs])
+        lam = _calibrated_blend(full, raw, full, self.proxy_correlation)
+        return lam, float(raw.mean()), float(raw.std()), float(full.mean()), float(full.std())
+
+    def proxy_score(self, config: Config, budget: float | None = None) -> float:
+        """Noise-free score of the proxy's run of ``config`` after ``budget`` (default: the full budget)."""
+        lam, raw_mean, raw_std, full_mean, full_std = self._proxy_calibration
+        other = full_mean + full_std * (float(self._proxy_function([config])[0]) - raw_mean) / raw_std
+        score = (1 - lam) * self.full_score(config) + lam * other - self.proxy_offset
+        if budget is None or budget >= self.full_budget:
+            return score
+        return score - LoraMixtureLandscape.learning_gap(self, config) * (1.0 - (budget / self.full_budget) ** 0.5)
+
+    def proxy_rank_correlation(self, *, n: int = 512) -> float:
+        """Spearman correlation of the proxy's and the target's noise-free full scores over ``n``
+        random configurations: how well the proxy ranks configurations for the target."""
+        from scipy.stats import spearmanr
+
+        configs = self._sample(0, n)
+        return float(spearmanr([self.proxy_score(c) for c in configs], [self.full_score(c) for c in configs]).statistic)
+
+    def __call__(self, config: Config, budget: float, proxy: str | None = None) -> Result:
+        """The objective: the target's run as the late-learner landscape's, or the proxy's run
+        (charged ``budget * proxy_cost``) with its curve at ``curve_budgets``."""
+        if proxy is None:
+            return super().__call__(config, budget)
+        if proxy not in self.proxies:
+            raise ValueError(f"unknown proxy {proxy!r}; this landscape has {sorted(self.proxies)}")
+        noise = {b: self._noise(config, -b) for b in (*self.curve_budgets, float(budget))}  # not the target's draws
+        curve = {b: self.proxy_score(config, b) + noise[b] for b in self.curve_budgets if b < budget}
+        score = self.proxy_score(config, budget) + noise[float(budget)]
+        curve[float(budget)] = score
+        return Result(score=score, cost=budget * self.proxy_cost, curve=curve)
 
 
 def rank_correlation(landscape: Any, small_budget: float, *, n: int = 512, seed: int = 0) -> float:
@@ -292,16 +380,28 @@ def _late(domains: int, correlation: float, family: int) -> Callable[..., Landsc
 
 #: Rank correlations of short and full scores of the late-learner benchmarks.
 LATE_CORRELATIONS = (0.9, 0.6, 0.3, 0.0)
+#: Rank correlations of the proxy's and the target's full scores of the multi-scale benchmarks
+#: (whose target's short runs rank with 0.3).
+SCALE_CORRELATIONS = (0.95, 0.8, 0.3)
+
+
+def _scales(domains: int, correlation: float, family: int) -> Callable[..., Landscape]:
+    names = tuple(f"domain{i}" for i in range(domains))
+    return lambda **kw: MultiScaleLandscape(domains=names, proxy_correlation=correlation, family=family, **kw)
+
 
 #: Benchmarks by name: synthetic landscapes, then replays of recorded real runs. ``late-C`` (4
 #: domains, family 0) is the set defaults are chosen on; ``late8-C`` (8 domains, family 1) is
-#: the set they are reported on.
+#: the set they are reported on; likewise ``scales-C`` and ``scales8-C``, whose proxy model
+#: ranks configurations with rank correlation ``C`` (their target's short runs with 0.3).
 LANDSCAPES: dict[str, Callable[..., Landscape]] = {
     "lora-mix": lambda **kw: LoraMixtureLandscape(**kw),
     "lora-mix-10": lambda **kw: LoraMixtureLandscape(domains=tuple(f"domain{i}" for i in range(10)), **kw),
     "lora-mix-sibling": lambda **kw: SiblingLandscape(**kw),
     **{f"late-{c:.1f}": _late(4, c, 0) for c in LATE_CORRELATIONS},
     **{f"late8-{c:.1f}": _late(8, c, 1) for c in LATE_CORRELATIONS},
+    **{f"scales-{c:g}": _scales(4, c, 0) for c in SCALE_CORRELATIONS},
+    **{f"scales8-{c:g}": _scales(8, c, 1) for c in SCALE_CORRELATIONS},
     "smollm2-trivia": _recorded("smollm2-trivia"),
     "smollm2-blend": _recorded("smollm2-blend"),
 }
@@ -314,4 +414,5 @@ def make_landscape(name: str, **kwargs: Any) -> Landscape:
     return LANDSCAPES[name](**kwargs)
 
 
-__all__ = ["LANDSCAPES", "Landscape", "LateLearnerLandscape", "LoraMixtureLandscape", "make_landscape", "rank_correlation"]
+__all__ = ["LANDSCAPES", "Landscape", "LateLearnerLandscape", "LoraMixtureLandscape", "MultiScaleLandscape",
+           "make_landscape", "rank_correlation"]

@@ -16,30 +16,41 @@ from cotune.trial import Role, Trial, TrialState
 
 @dataclasses.dataclass(frozen=True)
 class TrialRequest:
-    """What a method wants run next: a configuration, a budget and why."""
+    """What a method wants run next: a configuration, a budget, why, and on which model (a proxy's
+    name, or None for the target)."""
 
     config: Config
     budget: float
     role: Role
+    fidelity: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class History:
     """Read-only view of a study's trials handed to a method.
 
-    ``prior`` holds the completed trials of another study this one starts from (a warm start),
-    numbered below 0: `complete` includes them, so methods learn from them, but they cost nothing,
-    are never pending, failed or used, and the answer is measured in this study.
+    ``trials`` are the target model's runs; ``proxy_trials`` the runs of the study's proxy models
+    (`StudySettings.proxies`), which count against the budget but which only the methods that use
+    proxies read. ``prior`` holds the completed trials of another study this one starts from (a
+    warm start), numbered below 0: `complete` includes them, so methods learn from them, but they
+    cost nothing, are never pending, failed or used, and the answer is measured in this study.
     """
 
     trials: tuple[Trial, ...]
     total_budget: float
     prior: tuple[Trial, ...] = ()
+    proxy_trials: tuple[Trial, ...] = ()
+
+    @classmethod
+    def of(cls, trials: tuple[Trial, ...] | list[Trial], total_budget: float, prior: tuple[Trial, ...] = ()) -> History:
+        """The history of a study's ``trials``, the target's apart from the proxies'."""
+        return cls(tuple(t for t in trials if t.fidelity is None), total_budget, prior=prior,
+                   proxy_trials=tuple(t for t in trials if t.fidelity is not None))
 
     @property
     def committed(self) -> float:
-        """Budget charged by finished trials plus the budget reserved by unfinished ones."""
-        return sum(t.charged for t in self.trials)
+        """Budget charged by finished trials plus the budget reserved by unfinished ones, proxies' included."""
+        return sum(t.charged for t in (*self.trials, *self.proxy_trials))
 
     @property
     def remaining(self) -> float:
@@ -52,8 +63,13 @@ class History:
 
     @property
     def pending(self) -> list[Trial]:
-        """Trials queued or running."""
+        """Trials of the target queued or running."""
         return [t for t in self.trials if not t.state.finished]
+
+    def proxy_complete(self, proxy: str | None = None) -> list[Trial]:
+        """Completed runs of the proxy models (of ``proxy`` only, when given)."""
+        return [t for t in self.proxy_trials
+                if t.state is TrialState.COMPLETE and (proxy is None or t.fidelity == proxy)]
 
     def complete(self, budget: float | None = None) -> list[Trial]:
         """Completed trials (the warm start's first), optionally only those run at ``budget``."""

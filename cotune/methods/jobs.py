@@ -27,6 +27,19 @@ _CACHED = 8
 
 
 @dataclasses.dataclass(frozen=True)
+class Cheap:
+    """A cheap observation jobs may search with: a short run of the target model (``proxy`` None)
+    or a run of a proxy model (`StudySettings.proxies`), of ``budget`` in that model's units."""
+
+    budget: float
+    proxy: str | None = None
+
+    def label(self) -> str:
+        """How the decision and `cotune status` name it."""
+        return f"{self.budget:g}" if self.proxy is None else f"proxy {self.proxy!r} at {self.budget:g}"
+
+
+@dataclasses.dataclass(frozen=True)
 class Pair:
     """A predictor training example: a configuration with its short-run and full-run scores."""
 
@@ -77,15 +90,17 @@ class JobsMethod(Method):
         self._attrs: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ data
-    def pairs(self, history: History, budget: float | None = None) -> list[Pair]:
+    def pairs(self, history: History, budget: float | None = None, proxy: str | None = None) -> list[Pair]:
         """Predictor training pairs from completed full runs (curve point or matching short run)
-        at the short budget ``budget`` (default ``small_budget``)."""
+        at the short budget ``budget`` (default ``small_budget``), or from ``proxy``'s runs of
+        ``budget`` of the same configurations."""
         s = self.settings
         budget = s.small_budget if budget is None else budget
-        short_scores = {t.config.key(): t.score for t in history.complete(budget) if t.score is not None}
+        short_scores = {t.config.key(): t.score for t in self.cheap_runs(history, Cheap(budget, proxy))
+                        if t.score is not None}
         out = []
         for t in history.complete(s.full_budget):
-            small = t.score_at(budget)
+            small = t.score_at(budget) if proxy is None else None
             small = short_scores.get(t.config.key()) if small is None else small
             if small is not None and t.score is not None:
                 out.append(Pair(t.config, small, t.score, t.number))
@@ -105,24 +120,36 @@ class JobsMethod(Method):
             self._predictors[key] = Predictor(seed=self.settings.seed).fit(X, small, full, cross_validate=True)
         return self._predictors[key]
 
+    @staticmethod
+    def cheap_runs(history: History, cheap: Cheap) -> list[Trial]:
+        """The completed runs of the cheap observation ``cheap``."""
+        if cheap.proxy is None:
+            return history.complete(cheap.budget)
+        return [t for t in history.proxy_complete(cheap.proxy) if math.isclose(t.budget, cheap.budget, rel_tol=1e-9)]
+
+    def cost(self, cheap: Cheap) -> float:
+        """What one run of ``cheap`` costs, in the target's budget units."""
+        return cheap.budget * self.settings.cost_factor(cheap.proxy)
+
     def _arrays(self, pairs: list[Pair]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         X = self.space.encode_many([p.config for p in pairs])
         return X, np.array([p.small for p in pairs]), np.array([p.full for p in pairs])
 
     def predict(self, history: History, pairs: list[Pair], configs: list[Config], small: np.ndarray,
-                budget: float) -> tuple[np.ndarray, np.ndarray]:
-        """F's full-score mean and noise variance from scores ``small`` at short budget ``budget``:
-        the ensemble's spread plus the error F makes (`cotune.evidence.ShortRunEvidence.noise_variance`)."""
+                cheap: Cheap) -> tuple[np.ndarray, np.ndarray]:
+        """F's full-score mean and noise variance from scores ``small`` of the cheap observation
+        ``cheap``: the ensemble's spread plus the error F makes
+        (`cotune.evidence.ShortRunEvidence.noise_variance`)."""
         predictor = self.predictor(pairs)
-        evidence = self.evidence(history, pairs, budget)
+        evidence = self.evidence(history, pairs, cheap)
         if predictor is None or evidence is None:
             raise RuntimeError(f"the predictor needs at least {MIN_PAIRS} full runs with a short-run score")
         mean, var = predictor.predict(self.space.encode_many(configs), small)
         return mean, var + evidence.noise_variance
 
-    def evidence(self, history: History, pairs: list[Pair], budget: float) -> ShortRunEvidence | None:
-        """What short runs of ``budget`` (``pairs`` are at it) are worth so far (`cotune.evidence`),
-        or None before F can be fitted."""
+    def evidence(self, history: History, pairs: list[Pair], cheap: Cheap) -> ShortRunEvidence | None:
+        """What the cheap observation ``cheap`` (``pairs`` are of it) is worth so far
+        (`cotune.evidence`), or None before F can be fitted."""
         predictor = self.predictor(pairs)
         if predictor is None:
             return None
@@ -130,11 +157,11 @@ class JobsMethod(Method):
         full = [t for t in history.complete(s.full_budget) if t.score is not None]
         index = {t.config.key(): i for i, t in enumerate(full)}
         checked = []
-        for t in history.complete(budget):
+        for t in self.cheap_runs(history, cheap):
             i = index.get(t.config.key())
             if t.predicted is not None and i is not None and full[i].role is Role.CONFIRM and t.number < full[i].number:
                 checked.append((i, float(t.predicted)))
-        key = (tuple(t.number for t in full), tuple((p.trial, p.small) for p in pairs), tuple(checked))
+        key = (cheap, tuple(t.number for t in full), tuple((p.trial, p.small) for p in pairs), tuple(checked))
         if key not in self._evidence:
             position = {t.number: i for i, t in enumerate(full)}
             evidence = measure([position[p.trial] for p in pairs], predictor.cv_rmse,
@@ -146,10 +173,12 @@ class JobsMethod(Method):
             self._evidence[key] = evidence
         return self._evidence[key]
 
-    def _record(self, evidence: ShortRunEvidence, pairs: list[Pair], budget: float) -> None:
+    def _record(self, evidence: ShortRunEvidence, pairs: list[Pair], cheap: Cheap) -> None:
         """Store the evidence that decides (or decided) the study's course with the study."""
-        self._attrs.update(short_run_evidence=evidence.to_dict(), short_budget=budget,
+        self._attrs.update(short_run_evidence=evidence.to_dict(), short_budget=cheap.budget,
                            predictor_cv_rmse=evidence.predictor_rmse, predictor_pairs=len(pairs))
+        if cheap.proxy is not None:
+            self._attrs["short_run_proxy"] = cheap.proxy
 
     # ------------------------------------------------------------------ budget split
     def n_init(self, history: History, pairs: list[Pair]) -> int:
@@ -192,58 +221,58 @@ class JobsMethod(Method):
                              n_confirm=s.n_confirm)
         return max(self.n_init(history, pairs), share)
 
-    def n_confirm(self, n_full: int, budget: float) -> int:
-        """Confirmation runs after ``n_full`` full runs before a search with short runs of ``budget``:
-        given, or half of what is left."""
+    def n_confirm(self, n_full: int, cost: float) -> int:
+        """Confirmation runs after ``n_full`` full runs before a search with cheap runs costing
+        ``cost``: given, or half of what is left."""
         s = self.settings
-        return n_confirms(n_full, total=s.total_budget, full=s.full_budget, small=budget, n_confirm=s.n_confirm)
+        return n_confirms(n_full, total=s.total_budget, full=s.full_budget, small=cost, n_confirm=s.n_confirm)
 
     # ------------------------------------------------------------------ phases
     def search_start(self, history: History) -> int | None:
-        """Number of the search's first trial (a confirmation, or a short run of a configuration
-        with no full run before it), or None while the study is in its full-run phase."""
+        """Number of the search's first trial (a confirmation, or a short or proxy run of a
+        configuration with no full run before it), or None while the study is in its full-run phase."""
         full_budget = self.settings.full_budget
         first_full: dict[str, int] = {}
         for t in history.trials:
             if t.budget == full_budget:
                 first_full.setdefault(t.config.key(), t.number)
-        for t in history.trials:
+        for t in _by_number(history):
             if t.role is Role.CONFIRM or (t.role is Role.SHORT and first_full.get(t.config.key(), math.inf) > t.number):
                 return t.number
         return None
 
-    def search_budget(self, history: History, start: int) -> float:
-        """The short-run budget of the search that began with trial ``start`` (its first short run's)."""
-        first = next((t for t in history.trials if t.number >= start and t.role is Role.SHORT), None)
-        return self.settings.small_budget if first is None else first.budget
+    def search_fidelity(self, history: History, start: int) -> Cheap:
+        """The cheap observation of the search that began with trial ``start`` (its first short run's)."""
+        first = next((t for t in _by_number(history) if t.number >= start and t.role is Role.SHORT), None)
+        return Cheap(self.settings.small_budget) if first is None else Cheap(first.budget, first.fidelity)
 
     # ------------------------------------------------------------------ asking
     def ask(self, history: History) -> TrialRequest | None:
         s = self.settings
         start = self.search_start(history)
         if start is None:
-            request, budget = self._ask_before_search(history, self.pairs(history))
-            if budget is None:
+            request, cheap = self._ask_before_search(history, self.pairs(history))
+            if cheap is None:
                 return request
-            pairs = self.pairs(history, budget)
+            pairs = self.pairs(history, cheap.budget, cheap.proxy)
         else:
-            budget = self.search_budget(history, start)
-            pairs = self.pairs(history, budget)
+            cheap = self.search_fidelity(history, start)
+            pairs = self.pairs(history, cheap.budget, cheap.proxy)
             if any(t.role is Role.FULL and t.number > start for t in history.trials):
                 return self._ask_full(history)  # the search stopped paying: full runs to the end
-            evidence = self.evidence(history, pairs, budget)
+            evidence = self.evidence(history, pairs, cheap)
             if evidence is not None:
-                self._record(evidence, pairs, budget)
+                self._record(evidence, pairs, cheap)
                 if short_runs_stop(evidence):
                     self._attrs["decision"] = (f"back to full runs after {evidence.n_checked} confirmations: "
                                                + evidence.describe())
                     return self._ask_full(history)
         full_keys = {t.config.key() for t in history.trials if t.budget == s.full_budget}
-        return self._ask_search(history, pairs, full_keys, budget)
+        return self._ask_search(history, pairs, full_keys, cheap)
 
-    def _ask_before_search(self, history: History, pairs: list[Pair]) -> tuple[TrialRequest | None, float | None]:
-        """The next full run (or a short run making a pair), or ``(None, budget)`` to start the
-        search with short runs of ``budget``."""
+    def _ask_before_search(self, history: History, pairs: list[Pair]) -> tuple[TrialRequest | None, Cheap | None]:
+        """The next full run (or a short or proxy run making a pair), or ``(None, cheap)`` to start
+        the search with runs of the cheap observation ``cheap``."""
         s = self.settings
         n_full = sum(1 for t in history.trials if t.budget == s.full_budget)
         last = self.last_switch(history, pairs)
@@ -255,11 +284,14 @@ class JobsMethod(Method):
                 )
                 if not has_small and history.fits(s.small_budget):
                     return TrialRequest(trial.config, s.small_budget, Role.SHORT), None
+            paired = self._ask_proxy_pair(history, own)
+            if paired is not None:
+                return paired, None
             # the baseline is measured in this study first, whatever a warm start holds
             if n_full >= 1 and len(pairs) >= max(MIN_PAIRS, self.n_init(history, pairs)):
-                budget = self._test(history, len(pairs))
-                if budget is not None:
-                    return None, budget
+                cheap = self._test(history, len(pairs))
+                if cheap is not None:
+                    return None, cheap
         elif "decision" not in self._attrs:
             fulls = [t for t in history.trials if t.budget == s.full_budget]
             if any(not t.state.finished for t in fulls[:last]):
@@ -270,43 +302,58 @@ class JobsMethod(Method):
                                                                   if t.number < fulls[last].number))
             test_pairs = self.pairs(at_last)
             if len(test_pairs) >= max(MIN_PAIRS, self.n_init(at_last, test_pairs)):
-                budget = self._test(at_last, len(test_pairs))
-                if budget is not None:
-                    return None, budget
+                cheap = self._test(at_last, len(test_pairs))
+                if cheap is not None:
+                    return None, cheap
             ladder = self.ladder_evidence(at_last, len(test_pairs))
-            if s.small_budget in ladder:
-                evidence, chosen = ladder[s.small_budget]
-                self._record(evidence, chosen, s.small_budget)
+            if Cheap(s.small_budget) in ladder:
+                evidence, chosen = ladder[Cheap(s.small_budget)]
+                self._record(evidence, chosen, Cheap(s.small_budget))
                 detail = evidence.describe() + "".join(
-                    f"; at {b:g}: {max(0.0, e.explained):.0%}" for b, (e, _) in ladder.items() if b != s.small_budget
+                    f"; {'at ' if c.proxy is None else ''}{c.label()}: {max(0.0, e.explained):.0%}"
+                    for c, (e, _) in ladder.items() if c != Cheap(s.small_budget)
                 )
             else:
                 detail = "too few full runs with a short-run score"
             self._attrs["decision"] = f"full runs only: short runs did not pay by {last} full runs ({detail})"
         return self._ask_full(history), None
 
-    def _test(self, history: History, least: int) -> float | None:
-        """The short budget the search switches to (recording why), or None where short runs do not pay."""
+    def _test(self, history: History, least: int) -> Cheap | None:
+        """The cheap observation the search switches to (recording why), or None where none pays."""
         ladder = self.ladder_evidence(history, least)
-        budget = cheapest_paying({b: e for b, (e, _) in ladder.items()})
-        if budget is not None:
-            evidence, chosen = ladder[budget]
-            self._record(evidence, chosen, budget)
-            self._attrs["decision"] = f"short runs of {budget:g} from {len(chosen)} full runs on: " + evidence.describe()
-        return budget
+        cheap = cheapest_paying({c: e for c, (e, _) in ladder.items()}, cost=self.cost)
+        if cheap is not None:
+            evidence, chosen = ladder[cheap]
+            self._record(evidence, chosen, cheap)
+            kind = "short runs of" if cheap.proxy is None else "runs of"
+            self._attrs["decision"] = f"{kind} {cheap.label()} from {len(chosen)} full runs on: " + evidence.describe()
+        return cheap
 
-    def ladder_evidence(self, history: History, least: int) -> dict[float, tuple[ShortRunEvidence, list[Pair]]]:
+    def ladder_evidence(self, history: History, least: int) -> dict[Cheap, tuple[ShortRunEvidence, list[Pair]]]:
         """The evidence, with its pairs, at each budget of `cotune.allocation.short_budget_ladder`
-        for which at least ``least`` full runs report a score."""
+        and for each proxy's full-budget run, wherever at least ``least`` full runs have that score."""
         s = self.settings
         out = {}
-        for budget in short_budget_ladder(s.small_budget, s.full_budget):
-            pairs = self.pairs(history, budget)
-            evidence = self.evidence(history, pairs, budget) if len(pairs) >= max(MIN_PAIRS, least) else None
+        candidates = [Cheap(b) for b in short_budget_ladder(s.small_budget, s.full_budget)]
+        for cheap in [*candidates, *(Cheap(s.full_budget, proxy) for proxy in s.proxies)]:
+            pairs = self.pairs(history, cheap.budget, cheap.proxy)
+            evidence = self.evidence(history, pairs, cheap) if len(pairs) >= max(MIN_PAIRS, least) else None
             if evidence is not None:
-                out[budget] = (evidence, pairs)
-        self._attrs["short_run_ladder"] = {f"{b:g}": e.explained for b, (e, _) in out.items()}
+                out[cheap] = (evidence, pairs)
+        self._attrs["short_run_ladder"] = {c.label(): e.explained for c, (e, _) in out.items()}
         return out
+
+    def _ask_proxy_pair(self, history: History, full_runs: list[Trial]) -> TrialRequest | None:
+        """A proxy's full-budget run of a configuration the target ran in full and that proxy did
+        not, so that the evidence can weigh that proxy as it weighs short runs."""
+        s = self.settings
+        for proxy in s.proxies:
+            done = {t.config.key() for t in history.proxy_trials
+                    if t.fidelity == proxy and math.isclose(t.budget, s.full_budget, rel_tol=1e-9)}
+            for trial in full_runs:
+                if trial.config.key() not in done and history.fits(self.cost(Cheap(s.full_budget, proxy))):
+                    return TrialRequest(trial.config, s.full_budget, Role.SHORT, fidelity=proxy)
+        return None
 
     def _ask_full(self, history: History) -> TrialRequest | None:
         """A full run of full-run BO (`BOMethod`): the baseline and its Sobol design first, then
@@ -314,50 +361,54 @@ class JobsMethod(Method):
         return self._full_runs.ask(history)
 
     def _observations(self, history: History, pairs: list[Pair],
-                      budget: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                      cheap: Cheap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Encoded points, scores and noise variances for the GP: measured full runs as they are,
-        short runs (of ``budget``) of never-fully-trained configurations through F."""
+        cheap runs (of ``cheap``) of never-fully-trained configurations through F."""
         s = self.settings
         full = [t for t in history.complete(s.full_budget) if t.score is not None]
         full_keys = {t.config.key() for t in full}
-        short = [t for t in history.complete(budget) if t.config.key() not in full_keys]
+        short = [t for t in self.cheap_runs(history, cheap) if t.config.key() not in full_keys]
         configs = [t.config for t in full]
         y = [t.score for t in full]
         yvar = [0.0] * len(full)
         if short:
             mean, var = self.predict(history, pairs, [t.config for t in short], np.array([t.score for t in short]),
-                                     budget)
+                                     cheap)
             configs += [t.config for t in short]
             y += mean.tolist()
             yvar += var.tolist()
         return self.space.encode_many(configs), np.array(y), np.array(yvar)
 
     def _ask_search(self, history: History, pairs: list[Pair], full_keys: set[str],
-                    budget: float) -> TrialRequest | None:
-        """A short run of ``budget`` proposed on F's predictions, or a confirmation when one is due."""
+                    cheap: Cheap) -> TrialRequest | None:
+        """A run of ``cheap`` proposed on F's predictions, or a confirmation when one is due."""
         s = self.settings
         if self.predictor(pairs) is None:
             return None
         confirms = [t for t in history.trials if t.role is Role.CONFIRM]
-        n_confirm = self.n_confirm(sum(1 for t in history.trials if t.role is Role.FULL), budget)
+        cost = self.cost(cheap)
+        n_confirm = self.n_confirm(sum(1 for t in history.trials if t.role is Role.FULL), cost)
         reserve = max(0, n_confirm - len(confirms)) * s.full_budget
         self._attrs["n_confirm"] = n_confirm
-        X, y, yvar = self._observations(history, pairs, budget)
-        short_left = math.floor((history.remaining - reserve) / budget + 1e-9)
+        X, y, yvar = self._observations(history, pairs, cheap)
+        short_left = math.floor((history.remaining - reserve) / cost + 1e-9)
         if s.n_confirm is None and self._confirmation_due(history, len(confirms), n_confirm, short_left):
-            request = self._ask_confirmation(history, X, y, yvar, full_keys, budget)
+            request = self._ask_confirmation(history, X, y, yvar, full_keys, cheap)
             if request is not None:
                 return request
         if short_left >= 1:
-            pending = self.space.encode_many([t.config for t in history.pending])
+            running = [*history.pending, *(t for t in history.proxy_trials if not t.state.finished)]
+            exclude = history.used_keys(cheap.budget) if cheap.proxy is None else history.failed_keys() | {
+                t.config.key() for t in history.proxy_trials
+                if t.fidelity == cheap.proxy and math.isclose(t.budget, cheap.budget, rel_tol=1e-9)}
             config = self.proposer.propose(
-                X, y, yvar, X_pending=pending, exclude=history.used_keys(budget),
-                seed=step_seed(s.seed, len(history.trials)),
+                X, y, yvar, X_pending=self.space.encode_many([t.config for t in running]), exclude=exclude,
+                seed=step_seed(s.seed, len(history.trials) + len(history.proxy_trials)),
             )
-            return TrialRequest(config, budget, Role.SHORT)
+            return TrialRequest(config, cheap.budget, Role.SHORT, fidelity=cheap.proxy)
         if len(confirms) >= n_confirm or not history.fits(s.full_budget):
             return None
-        return self._ask_confirmation(history, X, y, yvar, full_keys, budget)
+        return self._ask_confirmation(history, X, y, yvar, full_keys, cheap)
 
     def _confirmation_due(self, history: History, done: int, n_confirm: int, short_left: int) -> bool:
         """Whether the search has made enough short runs for the next of ``n_confirm`` confirmations
@@ -365,17 +416,17 @@ class JobsMethod(Method):
         if done >= n_confirm or not history.fits(self.settings.full_budget):
             return False
         start = self.search_start(history)
-        searched = sum(1 for t in history.trials if t.role is Role.SHORT and start is not None and t.number >= start)
+        searched = sum(1 for t in _by_number(history) if t.role is Role.SHORT and start is not None and t.number >= start)
         return searched * n_confirm >= (searched + short_left) * (done + 1)
 
     def _ask_confirmation(self, history: History, X: np.ndarray, y: np.ndarray, yvar: np.ndarray,
-                          full_keys: set[str], budget: float) -> TrialRequest | None:
-        """A full run of the short-run configuration with the best lower confidence bound (posterior
-        mean minus one standard deviation): one F over-rates by its error alone does not win."""
+                          full_keys: set[str], cheap: Cheap) -> TrialRequest | None:
+        """A full run of the cheaply run configuration with the best lower confidence bound
+        (posterior mean minus one standard deviation): one F over-rates by its error alone does not win."""
         s = self.settings
         failed = history.failed_keys()
         candidates = {
-            t.config.key(): t.config for t in history.complete(budget)
+            t.config.key(): t.config for t in self.cheap_runs(history, cheap)
             if t.config.key() not in full_keys and t.config.key() not in failed
         }
         if not candidates:
@@ -387,14 +438,20 @@ class JobsMethod(Method):
 
     # ------------------------------------------------------------------ hooks
     def annotate(self, history: History, trial: Trial) -> dict[str, Any]:
-        """Store F's prediction of the full-budget score with every completed short run."""
+        """Store F's prediction of the full-budget score with every completed short or proxy run."""
         if trial.role is not Role.SHORT or trial.score is None:
             return {}
-        pairs = self.pairs(history, trial.budget)
+        pairs = self.pairs(history, trial.budget, trial.fidelity)
         if self.predictor(pairs) is None:
             return {}
-        mean, var = self.predict(history, pairs, [trial.config], np.array([trial.score]), trial.budget)
+        cheap = Cheap(trial.budget, trial.fidelity)
+        mean, var = self.predict(history, pairs, [trial.config], np.array([trial.score]), cheap)
         return {"predicted": float(mean[0]), "predicted_var": float(var[0])}
 
     def attributes(self) -> dict[str, Any]:
         return dict(self._attrs)
+
+
+def _by_number(history: History) -> list[Trial]:
+    """The target's and the proxies' trials, in the order they were made."""
+    return sorted((*history.trials, *history.proxy_trials), key=lambda t: t.number)

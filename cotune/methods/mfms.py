@@ -1,9 +1,10 @@
 """Multi-fidelity BO over configuration x budget with cost-aware expected improvement (MFMS).
 
 After "Data Mixture Optimization: A Multi-fidelity Multi-scale Bayesian Framework": one GP
-models the score over the joint encoding plus the budget, and the next run maximises
-``EI / cost^alpha`` over configuration and budget, with ``alpha`` decaying as the budget is
-spent, so the search starts cheap and ends at the full budget.
+models the score over the joint encoding plus the budget (and, when the study has proxy
+models, their scale), and the next run maximises ``EI / cost^alpha`` over configuration and
+fidelity, with ``alpha`` decaying as the budget is spent, so the search starts cheap and ends at
+the target's full budget.
 """
 
 from __future__ import annotations
@@ -35,13 +36,16 @@ class MFMSMethod(Method):
     """Multi-fidelity GP-BO with cost-normalised log-EI.
 
     1. The baseline at the full budget, then a Sobol design of ``d + 1`` configurations at the
-       small budget (``n_init`` when given).
+       small budget (``n_init`` when given); with proxies, the design's configurations also at
+       every proxy's full budget, so the GP sees how each scale relates to the target.
     2. A GP over ``(encoding, z)`` with ``z = log(budget / b) / log(B / b)`` is fitted to every
-       measured score, the learning-curve points of each run included.
-    3. For every budget ``c`` of the fidelity ladder, log-EI at that budget (against the best
-       posterior mean at that budget) minus ``alpha * log(c / B)``; ``alpha`` falls linearly
-       from 1 to 0 over the budget. Random candidates pick the budget, then BoTorch's mixed
-       optimiser refines the configuration at it.
+       measured score, the learning-curve points of each run included; with proxies the input
+       gains the scale ``s = 1 + log(cost factor) / log(1 / smallest cost factor)`` (1 for the
+       target, 0 for the cheapest proxy), whose lengthscale learns how far the scales agree.
+    3. For every fidelity (a budget of the ladder, on the target or a proxy) costing ``c`` in the
+       target's units, log-EI at that fidelity (against the best posterior mean there) minus
+       ``alpha * log(c / B)``; ``alpha`` falls linearly from 1 to 0 over the budget. Random
+       candidates pick the fidelity, then BoTorch's mixed optimiser refines the configuration.
     4. The last ``n_confirm`` full budgets (3 by default) train the configurations with the best
        posterior mean at the full budget that were never trained in full; the answer is the best
        measured one.
@@ -53,6 +57,8 @@ class MFMSMethod(Method):
         super().__init__(space, settings)
         b, B = settings.small_budget, settings.full_budget
         self.fidelities = [b * (B / b) ** (k / (FIDELITIES - 1)) for k in range(FIDELITIES)]
+        self.proxies = dict(settings.proxies)
+        self._log_cheapest = -math.log(min(self.proxies.values())) if self.proxies else 1.0
         self.options = AcquisitionOptions(kind="logei")
         self._fitter = GPFitter()
         self._attrs: dict[str, Any] = {}
@@ -61,6 +67,25 @@ class MFMSMethod(Method):
         """A budget on the GP's fidelity axis: 0 at the small budget, 1 at the full one."""
         s = self.settings
         return math.log(budget / s.small_budget) / math.log(s.full_budget / s.small_budget)
+
+    def scale(self, proxy: str | None) -> float:
+        """A model on the GP's scale axis: 1 for the target, 0 for the cheapest proxy."""
+        return 1.0 if proxy is None else 1.0 + math.log(self.proxies[proxy]) / self._log_cheapest
+
+    def _row(self, encoded: np.ndarray, budget: float, proxy: str | None) -> np.ndarray:
+        """The GP input of a run: the encoding, ``z`` and, when the study has proxies, the scale."""
+        extra = [self.z(budget), self.scale(proxy)] if self.proxies else [self.z(budget)]
+        return np.append(encoded, extra)
+
+    def _cost(self, budget: float, proxy: str | None) -> float:
+        return budget * self.settings.cost_factor(proxy)
+
+    def _used(self, history: History, budget: float, proxy: str | None) -> set[str]:
+        """Configurations not to propose again at ``budget`` on ``proxy`` (see `History.used_keys`)."""
+        if proxy is None:
+            return history.used_keys(budget)
+        return history.failed_keys() | {t.config.key() for t in history.proxy_trials
+                                        if t.fidelity == proxy and math.isclose(t.budget, budget, rel_tol=1e-9)}
 
     def ask(self, history: History) -> TrialRequest | None:
         s = self.settings
@@ -72,10 +97,12 @@ class MFMSMethod(Method):
         reserve = max(0, n_confirm - len(confirms)) * s.full_budget
         if history.remaining - reserve >= s.small_budget:
             n_init = s.n_init_count or self.space.dim + 1
-            used = history.used_keys(s.small_budget)
-            for config in initial_design(self.space, n_init, s.seed):
-                if config.key() not in used:
-                    return TrialRequest(config, s.small_budget, Role.SHORT)
+            design = initial_design(self.space, n_init, s.seed)
+            for budget, proxy in [(s.small_budget, None), *((s.full_budget, p) for p in self.proxies)]:
+                used = self._used(history, budget, proxy)
+                for config in design:
+                    if config.key() not in used and history.remaining - reserve >= self._cost(budget, proxy):
+                        return TrialRequest(config, budget, Role.SHORT, fidelity=proxy)
             return self._ask_search(history, reserve)
         if len(confirms) >= n_confirm or not history.fits(s.full_budget):
             return None
@@ -85,15 +112,17 @@ class MFMSMethod(Method):
         """``(encoding, z)`` rows and scores of the completed runs and their curve points, at most
         `MAX_POINTS` of them: every run's own score, then curve points from the newest run back."""
         s = self.settings
-        finals, curves = [], []
-        for trial in history.complete():
+        finals, curves, full = [], [], []
+        runs = sorted([*history.complete(), *history.proxy_complete()], key=lambda t: t.number)
+        for trial in runs:
             if trial.score is None:
                 continue
             encoded = self.space.encode(trial.config)
-            finals.append((np.append(encoded, self.z(trial.budget)), trial.score))
-            curves.append([(np.append(encoded, self.z(b)), v) for b, v in (trial.curve or {}).items()
+            finals.append((self._row(encoded, trial.budget, trial.fidelity), trial.score))
+            full.append(trial.fidelity is None and trial.budget == s.full_budget)
+            curves.append([(self._row(encoded, b, trial.fidelity), v) for b, v in (trial.curve or {}).items()
                            if s.small_budget <= b < trial.budget])
-        points = thin(finals, MAX_POINTS, keep=[row[-1] == 1.0 for row, _ in finals])
+        points = thin(finals, MAX_POINTS, keep=full)
         for curve in reversed(curves):
             if len(points) + len(curve) > MAX_POINTS:
                 break
@@ -107,51 +136,55 @@ class MFMSMethod(Method):
     def _ask_search(self, history: History, reserve: float) -> TrialRequest | None:
         s = self.settings
         gp, X, y = self._fit(history)
-        pending = np.array([np.append(self.space.encode(t.config), self.z(t.budget)) for t in history.pending])
+        pending = np.array([self._row(self.space.encode(t.config), t.budget, t.fidelity)
+                            for t in (*history.pending, *history.proxy_trials) if not t.state.finished])
         gp = with_pending(gp, X, y, np.zeros(len(y)), pending.reshape(-1, X.shape[1]))
         alpha = max(0.0, 1.0 - (history.committed / s.total_budget))
         seed = step_seed(s.seed, len(history.trials))
         candidates = torch.as_tensor(
             random_encoded(self.space, self.options.raw_samples, np.random.default_rng(seed)), dtype=DTYPE
         ).unsqueeze(-2)
-        affordable = [c for c in self.fidelities if c <= history.remaining - reserve + 1e-9]
-        best_value, best_budget, best_acqf = -math.inf, None, None
-        for budget in affordable:
-            acqf = self._acquisition(gp, X, budget)
+        fidelities = [(budget, proxy) for proxy in (None, *self.proxies) for budget in self.fidelities
+                      if self._cost(budget, proxy) <= history.remaining - reserve + 1e-9]
+        best_value, best_fidelity, best_acqf = -math.inf, None, None
+        for budget, proxy in fidelities:
+            acqf = self._acquisition(gp, X, budget, proxy)
             with torch.no_grad():
-                value = float(acqf(candidates).max()) - alpha * math.log(budget / s.full_budget)
+                value = float(acqf(candidates).max()) - alpha * math.log(self._cost(budget, proxy) / s.full_budget)
             if value > best_value:
-                best_value, best_budget, best_acqf = value, budget, acqf
-        if best_budget is None:
+                best_value, best_fidelity, best_acqf = value, (budget, proxy), acqf
+        if best_fidelity is None:
             return None
+        budget, proxy = best_fidelity
         point = optimize_acquisition(
-            best_acqf, self.space, seed=seed, exclude=history.used_keys(best_budget), options=self.options
+            best_acqf, self.space, seed=seed, exclude=self._used(history, budget, proxy), options=self.options
         )
         self._attrs.update(mfms_alpha=alpha)
-        role = Role.FULL if best_budget == s.full_budget else Role.SHORT
-        return TrialRequest(self.space.decode(point), best_budget, role)
+        role = Role.FULL if budget == s.full_budget and proxy is None else Role.SHORT
+        return TrialRequest(self.space.decode(point), budget, role, fidelity=proxy)
 
-    def _acquisition(self, gp: FittedGP, X: np.ndarray, budget: float) -> Any:
-        """Log-EI at ``budget`` as a function of the configuration alone."""
-        z = self.z(budget)
-        at_budget = np.column_stack([X[:, :-1], np.full(len(X), z)])
+    def _acquisition(self, gp: FittedGP, X: np.ndarray, budget: float, proxy: str | None = None) -> Any:
+        """Log-EI at a fidelity (``budget`` on ``proxy``) as a function of the configuration alone."""
+        fixed = self._row(np.zeros(0), budget, proxy)
+        d = self.space.dim
+        at_fidelity = np.column_stack([X[:, :d], np.tile(fixed, (len(X), 1))])
         with torch.no_grad():
-            best = float(gp.model.posterior(torch.as_tensor(at_budget, dtype=DTYPE)).mean.max())
-        return fix_features(CachedLogEI(gp, best_f=best), X.shape[1], {X.shape[1] - 1: z})
+            best = float(gp.model.posterior(torch.as_tensor(at_fidelity, dtype=DTYPE)).mean.max())
+        return fix_features(CachedLogEI(gp, best_f=best), X.shape[1], {d + i: v for i, v in enumerate(fixed)})
 
     def _ask_confirmation(self, history: History) -> TrialRequest | None:
         s = self.settings
         full_keys = {t.config.key() for t in history.trials if t.budget == s.full_budget}
         failed = history.failed_keys()
         candidates: dict[str, Config] = {
-            t.config.key(): t.config for t in history.complete()
+            t.config.key(): t.config for t in (*history.complete(), *history.proxy_complete())
             if t.config.key() not in full_keys and t.config.key() not in failed
         }
         if not candidates:
             return None
         gp, _, _ = self._fit(history)
         configs = list(candidates.values())
-        X = np.column_stack([self.space.encode_many(configs), np.ones(len(configs))])
+        X = np.array([self._row(e, s.full_budget, None) for e in self.space.encode_many(configs)])
         mean, _ = gp.posterior_mean_std(X)
         return TrialRequest(configs[int(np.argmax(mean))], s.full_budget, Role.CONFIRM)
 

@@ -29,6 +29,25 @@ def test_budget_answer_and_baseline(method, space, objective):
         assert space.validate(trial.config) == trial.config
 
 
+def proxied(config: cotune.Config, budget: float, proxy: str | None = None) -> cotune.Result:
+    """A smooth landscape (best at wiki=0.6, rank 16) on the target; a proxy model scores 0.1 lower."""
+    full = 1.0 - (config.mixture["wiki"] - 0.6) ** 2 - (config.params["lora_rank"] / 64 - 0.25) ** 2
+    full -= 0.0 if proxy is None else 0.1
+    return cotune.Result(score=full * min(1.0, budget / 100) ** 0.1, curve={5.0: full * 0.05**0.1})
+
+
+def test_a_study_with_a_proxy_stays_in_budget_and_answers_with_a_target_full_run(method, space):
+    result = cotune.optimize(proxied, space, method=method, seed=0, proxies={"small": 0.1}, **BUDGETS)
+    assert result.spent <= 700 + 100
+    assert result.best is not None and result.best.budget == 100 and result.best.fidelity is None
+    for trial in result.trials:
+        factor = 0.1 if trial.fidelity == "small" else 1.0
+        assert trial.fidelity in (None, "small") and trial.cost == pytest.approx(trial.budget * factor)
+    assert result.spent == pytest.approx(sum(t.cost for t in result.trials))
+    # mfms and jobs run the proxy; every other method leaves it alone
+    assert any(t.fidelity == "small" for t in result.trials) == (method in ("mfms", "jobs"))
+
+
 def test_same_seed_gives_the_same_trials(method, space, objective):
     a, b = (cotune.optimize(objective, space, method=method, seed=7, **BUDGETS) for _ in range(2))
     assert [(t.config, t.budget) for t in a.trials] == [(t.config, t.budget) for t in b.trials]
