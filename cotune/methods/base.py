@@ -82,12 +82,11 @@ class History:
         """Keys of configurations that failed at any budget (never proposed again)."""
         return {t.config.key() for t in self.trials if t.state is TrialState.FAIL}
 
-    def used_keys(self, budget: float) -> set[str]:
-        """Keys of configurations that must not be proposed at ``budget`` again: every failed one,
-        and every one already run or pending at that budget."""
-        return self.failed_keys() | {
-            t.config.key() for t in self.trials if math.isclose(t.budget, budget, rel_tol=1e-9)
-        }
+    def used_keys(self, budget: float, proxy: str | None = None) -> set[str]:
+        """Keys of configurations that must not be proposed at ``budget`` (of the target, or of
+        ``proxy``) again: every failed one, and every one already run or pending there."""
+        runs = self.trials if proxy is None else [t for t in self.proxy_trials if t.fidelity == proxy]
+        return self.failed_keys() | {t.config.key() for t in runs if math.isclose(t.budget, budget, rel_tol=1e-9)}
 
 
 class Method(abc.ABC):

@@ -348,8 +348,7 @@ class JobsMethod(Method):
         not, so that the evidence can weigh that proxy as it weighs short runs."""
         s = self.settings
         for proxy in s.proxies:
-            done = {t.config.key() for t in history.proxy_trials
-                    if t.fidelity == proxy and math.isclose(t.budget, s.full_budget, rel_tol=1e-9)}
+            done = history.used_keys(s.full_budget, proxy)
             for trial in full_runs:
                 if trial.config.key() not in done and history.fits(self.cost(Cheap(s.full_budget, proxy))):
                     return TrialRequest(trial.config, s.full_budget, Role.SHORT, fidelity=proxy)
@@ -398,11 +397,9 @@ class JobsMethod(Method):
                 return request
         if short_left >= 1:
             running = [*history.pending, *(t for t in history.proxy_trials if not t.state.finished)]
-            exclude = history.used_keys(cheap.budget) if cheap.proxy is None else history.failed_keys() | {
-                t.config.key() for t in history.proxy_trials
-                if t.fidelity == cheap.proxy and math.isclose(t.budget, cheap.budget, rel_tol=1e-9)}
             config = self.proposer.propose(
-                X, y, yvar, X_pending=self.space.encode_many([t.config for t in running]), exclude=exclude,
+                X, y, yvar, X_pending=self.space.encode_many([t.config for t in running]),
+                exclude=history.used_keys(cheap.budget, cheap.proxy),
                 seed=step_seed(s.seed, len(history.trials) + len(history.proxy_trials)),
             )
             return TrialRequest(config, cheap.budget, Role.SHORT, fidelity=cheap.proxy)

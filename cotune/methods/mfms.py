@@ -80,13 +80,6 @@ class MFMSMethod(Method):
     def _cost(self, budget: float, proxy: str | None) -> float:
         return budget * self.settings.cost_factor(proxy)
 
-    def _used(self, history: History, budget: float, proxy: str | None) -> set[str]:
-        """Configurations not to propose again at ``budget`` on ``proxy`` (see `History.used_keys`)."""
-        if proxy is None:
-            return history.used_keys(budget)
-        return history.failed_keys() | {t.config.key() for t in history.proxy_trials
-                                        if t.fidelity == proxy and math.isclose(t.budget, budget, rel_tol=1e-9)}
-
     def ask(self, history: History) -> TrialRequest | None:
         s = self.settings
         default = self.space.default_config()
@@ -99,7 +92,7 @@ class MFMSMethod(Method):
             n_init = s.n_init_count or self.space.dim + 1
             design = initial_design(self.space, n_init, s.seed)
             for budget, proxy in [(s.small_budget, None), *((s.full_budget, p) for p in self.proxies)]:
-                used = self._used(history, budget, proxy)
+                used = history.used_keys(budget, proxy)
                 for config in design:
                     if config.key() not in used and history.remaining - reserve >= self._cost(budget, proxy):
                         return TrialRequest(config, budget, Role.SHORT, fidelity=proxy)
@@ -157,7 +150,7 @@ class MFMSMethod(Method):
             return None
         budget, proxy = best_fidelity
         point = optimize_acquisition(
-            best_acqf, self.space, seed=seed, exclude=self._used(history, budget, proxy), options=self.options
+            best_acqf, self.space, seed=seed, exclude=history.used_keys(budget, proxy), options=self.options
         )
         self._attrs.update(mfms_alpha=alpha)
         role = Role.FULL if budget == s.full_budget and proxy is None else Role.SHORT
