@@ -81,9 +81,9 @@ class StudySettings:
             raise SettingsError(f"seed must be an int, got {self.seed!r}")
         object.__setattr__(self, "proxies", _checked_proxies(self.proxies))
 
-    def cost_factor(self, proxy: str | None) -> float:
-        """What a unit of budget of ``proxy`` costs in the target's units (1 for the target, None)."""
-        return 1.0 if proxy is None else self.proxies[proxy]
+    def charge(self, budget: float, proxy: str | None = None) -> float:
+        """What a run of ``budget`` on ``proxy`` (None: the target) costs in the target's units."""
+        return budget * (1.0 if proxy is None else self.proxies[proxy])
 
     @property
     def n_init_count(self) -> int | None:

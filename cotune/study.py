@@ -258,7 +258,7 @@ class Study:
         request = self.method.ask(history)
         if request is None:
             return None
-        if not history.fits(request.budget * self.settings.cost_factor(request.fidelity)):
+        if not history.fits(self.settings.charge(request.budget, request.fidelity)):
             raise TrialStateError(
                 f"method {self.settings.method!r} asked for budget {request.budget} with only "
                 f"{history.remaining} left; this is a bug in the method"
@@ -273,7 +273,7 @@ class Study:
                 f"method {self.settings.method!r} proposed a configuration already running at budget "
                 f"{request.budget}; this is a bug in the method"
             )
-        cost = None if request.fidelity is None else request.budget * self.settings.cost_factor(request.fidelity)
+        cost = None if request.fidelity is None else self.settings.charge(request.budget, request.fidelity)
         return self.storage.create_trial(self._study_id, config, request.budget, request.role, TrialState.RUNNING,
                                          fidelity=request.fidelity, cost=cost)
 
@@ -298,7 +298,7 @@ class Study:
                 value = Result(score=_as_score(value))
             except CotuneError as err:
                 value = err
-        charge = current.budget * self.settings.cost_factor(current.fidelity)
+        charge = self.settings.charge(current.budget, current.fidelity)
         if isinstance(value, BaseException):
             text = "".join(traceback.format_exception(type(value), value, value.__traceback__))
             fields.update(state=TrialState.FAIL, cost=charge, error=text.strip())

@@ -127,7 +127,7 @@ def test_a_study_with_proxies_needs_an_objective_that_takes_a_proxy(space, objec
         cotune.optimize(objective, space, method="mfms", proxies={"small": 0.1}, **BUDGETS)
 
 
-def test_a_proxy_run_reserves_and_is_charged_its_cost_factor(space, tmp_path):
+def test_a_proxy_run_reserves_and_is_charged_its_cost(space, tmp_path):
     calls = []
 
     def train(config, budget, proxy=None):

@@ -175,18 +175,37 @@ class SmoothRandomFunction:
         return np.cos(self.space.encode_many(configs) @ self.omega.T + self.phase).mean(axis=1)
 
 
-def _calibrated_blend(base: np.ndarray, raw: np.ndarray, target: np.ndarray, correlation: float) -> float:
-    """The weight ``lam`` of ``raw`` (rescaled to ``base``'s mean and spread) in a blend with ``base``
-    whose Spearman correlation with ``target`` is ``correlation`` (by bisection)."""
+@dataclasses.dataclass(frozen=True)
+class Blend:
+    """``(1 - lam) * base + lam * other``, where ``other`` is a raw random function's value
+    rescaled from its own mean and spread (``raw_mean``, ``raw_std``) to the base's."""
+
+    lam: float
+    raw_mean: float
+    raw_std: float
+    base_mean: float
+    base_std: float
+
+    def __call__(self, base: float, raw: float) -> float:
+        other = self.base_mean + self.base_std * (raw - self.raw_mean) / self.raw_std
+        return (1 - self.lam) * base + self.lam * other
+
+
+def calibrated_blend(base: np.ndarray, raw: np.ndarray, target: np.ndarray, correlation: float,
+                     *, name: str = "correlation") -> Blend:
+    """The `Blend` of ``base`` and ``raw`` (sampled over the same configurations) whose Spearman
+    correlation with ``target`` is ``correlation`` (its weight found by bisection)."""
     from scipy.stats import spearmanr
 
+    if not 0.0 <= correlation < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {correlation}")
     other = base.mean() + base.std() * (raw - raw.mean()) / raw.std()
     low, high = 0.0, 1.0
     for _ in range(40):
         mid = 0.5 * (low + high)
         value = float(spearmanr((1 - mid) * base + mid * other, target).statistic)
         low, high = (mid, high) if value > correlation else (low, mid)
-    return 0.5 * (low + high)
+    return Blend(0.5 * (low + high), float(raw.mean()), float(raw.std()), float(base.mean()), float(base.std()))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -233,22 +252,16 @@ class LateLearnerLandscape(LoraMixtureLandscape):
         return self.full_score(config) - LoraMixtureLandscape.learning_gap(self, config) * shrink
 
     @functools.cached_property
-    def _calibration(self) -> tuple[float, float, float, float, float]:
-        """``lam`` and the affine maps of the random function and of the base short score."""
-        if not 0.0 <= self.correlation < 1.0:
-            raise ValueError(f"correlation must be in [0, 1), got {self.correlation}")
+    def _calibration(self) -> Blend:
+        """The blend of the base short score and the random function."""
         configs = self._sample(11, 1024)
-        raw = self._raw_late(configs)
         base = np.array([self._base_short(c) for c in configs])
         full = np.array([self.full_score(c) for c in configs])
-        lam = _calibrated_blend(base, raw, full, self.correlation)
-        return lam, float(raw.mean()), float(raw.std()), float(base.mean()), float(base.std())
+        return calibrated_blend(base, self._raw_late(configs), full, self.correlation)
 
     def learning_gap(self, config: Config) -> float:
         """Full minus short score (at ``B / 10``) over the square-root curve's drop to that budget."""
-        lam, raw_mean, raw_std, base_mean, base_std = self._calibration
-        late = base_mean + base_std * (float(self._raw_late([config])[0]) - raw_mean) / raw_std
-        short = (1 - lam) * self._base_short(config) + lam * late
+        short = self._calibration(self._base_short(config), float(self._raw_late([config])[0]))
         return (self.full_score(config) - short) / (1.0 - self.calibration_fraction**0.5)
 
 
@@ -297,21 +310,17 @@ class MultiScaleLandscape(LateLearnerLandscape):
         return SmoothRandomFunction(self.space, seed=(self.family, len(self.domains), 11), lengthscale=self.lengthscale)
 
     @functools.cached_property
-    def _proxy_calibration(self) -> tuple[float, float, float, float, float]:
-        """``lam`` and the affine map of the proxy's random function onto the full scores' scale."""
-        if not 0.0 <= self.proxy_correlation < 1.0:
-            raise ValueError(f"proxy_correlation must be in [0, 1), got {self.proxy_correlation}")
+    def _proxy_calibration(self) -> Blend:
+        """The blend of the target's full score and the proxy's random function."""
         configs = self._sample(13, 1024)
-        raw = self._proxy_function(configs)
         full = np.array([self.full_score(c) for c in configs])
-        lam = _calibrated_blend(full, raw, full, self.proxy_correlation)
-        return lam, float(raw.mean()), float(raw.std()), float(full.mean()), float(full.std())
+        return calibrated_blend(full, self._proxy_function(configs), full, self.proxy_correlation,
+                                name="proxy_correlation")
 
     def proxy_score(self, config: Config, budget: float | None = None) -> float:
         """Noise-free score of the proxy's run of ``config`` after ``budget`` (default: the full budget)."""
-        lam, raw_mean, raw_std, full_mean, full_std = self._proxy_calibration
-        other = full_mean + full_std * (float(self._proxy_function([config])[0]) - raw_mean) / raw_std
-        score = (1 - lam) * self.full_score(config) + lam * other - self.proxy_offset
+        raw = float(self._proxy_function([config])[0])
+        score = self._proxy_calibration(self.full_score(config), raw) - self.proxy_offset
         if budget is None or budget >= self.full_budget:
             return score
         return score - LoraMixtureLandscape.learning_gap(self, config) * (1.0 - (budget / self.full_budget) ** 0.5)

@@ -129,7 +129,7 @@ class JobsMethod(Method):
 
     def cost(self, cheap: Cheap) -> float:
         """What one run of ``cheap`` costs, in the target's budget units."""
-        return cheap.budget * self.settings.cost_factor(cheap.proxy)
+        return self.settings.charge(cheap.budget, cheap.proxy)
 
     def _arrays(self, pairs: list[Pair]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         X = self.space.encode_many([p.config for p in pairs])

@@ -77,9 +77,6 @@ class MFMSMethod(Method):
         extra = [self.z(budget), self.scale(proxy)] if self.proxies else [self.z(budget)]
         return np.append(encoded, extra)
 
-    def _cost(self, budget: float, proxy: str | None) -> float:
-        return budget * self.settings.cost_factor(proxy)
-
     def ask(self, history: History) -> TrialRequest | None:
         s = self.settings
         default = self.space.default_config()
@@ -94,7 +91,7 @@ class MFMSMethod(Method):
             for budget, proxy in [(s.small_budget, None), *((s.full_budget, p) for p in self.proxies)]:
                 used = history.used_keys(budget, proxy)
                 for config in design:
-                    if config.key() not in used and history.remaining - reserve >= self._cost(budget, proxy):
+                    if config.key() not in used and history.remaining - reserve >= self.settings.charge(budget, proxy):
                         return TrialRequest(config, budget, Role.SHORT, fidelity=proxy)
             return self._ask_search(history, reserve)
         if len(confirms) >= n_confirm or not history.fits(s.full_budget):
@@ -138,12 +135,12 @@ class MFMSMethod(Method):
             random_encoded(self.space, self.options.raw_samples, np.random.default_rng(seed)), dtype=DTYPE
         ).unsqueeze(-2)
         fidelities = [(budget, proxy) for proxy in (None, *self.proxies) for budget in self.fidelities
-                      if self._cost(budget, proxy) <= history.remaining - reserve + 1e-9]
+                      if self.settings.charge(budget, proxy) <= history.remaining - reserve + 1e-9]
         best_value, best_fidelity, best_acqf = -math.inf, None, None
         for budget, proxy in fidelities:
             acqf = self._acquisition(gp, X, budget, proxy)
             with torch.no_grad():
-                value = float(acqf(candidates).max()) - alpha * math.log(self._cost(budget, proxy) / s.full_budget)
+                value = float(acqf(candidates).max()) - alpha * math.log(self.settings.charge(budget, proxy) / s.full_budget)
             if value > best_value:
                 best_value, best_fidelity, best_acqf = value, (budget, proxy), acqf
         if best_fidelity is None:

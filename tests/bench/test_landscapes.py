@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import cotune
-from cotune.bench.landscapes import LoraMixtureLandscape, make_landscape
+from cotune.bench.landscapes import LateLearnerLandscape, LoraMixtureLandscape, MultiScaleLandscape, make_landscape
 from cotune.space import random_configs
 
 
@@ -76,3 +76,32 @@ def test_late_learners_keep_the_base_landscapes_full_scores_and_optimum():
     assert late.regret(late.optimal_config()) == pytest.approx(0.0, abs=1e-9)
     short = [late.true_score(c, 10.0) - base.true_score(c, 10.0) for c in configs]
     assert np.std(short) > 0.01  # the short runs differ from the base's
+
+
+@pytest.mark.parametrize("name, target", [("scales-0.95", 0.95), ("scales-0.3", 0.3), ("scales8-0.8", 0.8)])
+def test_a_multi_scale_proxy_ranks_configurations_as_its_name_says(name, target):
+    landscape = make_landscape(name, full_budget=100.0)
+    # calibrated on one sample of configurations, measured here on another
+    assert landscape.proxy_rank_correlation() == pytest.approx(target, abs=0.1)
+    assert landscape.short_run_correlation(10.0) == pytest.approx(0.3, abs=0.15)  # the target's short runs mislead
+
+
+def test_a_proxy_run_is_charged_its_cost_and_leaves_the_target_as_it_was():
+    scales = make_landscape("scales-0.8", full_budget=100.0, curve_budgets=(10.0, 50.0))
+    late = make_landscape("late-0.3", full_budget=100.0, curve_budgets=(10.0, 50.0))
+    config = random_configs(scales.space, 1, np.random.default_rng(5))[0]
+    assert scales(config, 100.0).score == late(config, 100.0).score
+    proxy = scales(config, 100.0, proxy="small")
+    assert proxy.cost == pytest.approx(100.0 * scales.proxies["small"])
+    assert proxy.score != pytest.approx(scales(config, 100.0).score, abs=1e-3)
+    assert sorted(proxy.curve) == [10.0, 50.0, 100.0] and proxy.curve[10.0] < proxy.curve[100.0]
+    with pytest.raises(ValueError, match="unknown proxy 'large'"):
+        scales(config, 100.0, proxy="large")
+
+
+def test_a_correlation_outside_0_1_is_refused_with_its_name():
+    config = make_landscape("lora-mix").space.default_config()
+    with pytest.raises(ValueError, match=r"proxy_correlation must be in \[0, 1\), got 1.2"):
+        MultiScaleLandscape(proxy_correlation=1.2).proxy_score(config)
+    with pytest.raises(ValueError, match=r"^correlation must be in \[0, 1\), got -0.1"):
+        LateLearnerLandscape(correlation=-0.1).true_score(config, 10.0)
