@@ -342,6 +342,10 @@ def _status(args: argparse.Namespace) -> int:
                   + ", ".join(f"{n} {k}" for k, n in counts.items() if n))
     console.print(f"budget spent {study.spent:g} of {s.total_budget:g} {s.budget_unit} "
                   f"(full runs {s.full_budget:g}, short runs {s.small_budget:g})")
+    for name, factor in s.proxies.items():
+        runs = [t for t in trials if t.fidelity == name]
+        console.print(f"proxy {name!r} (a unit of its budget costs {factor:.3g} of the target's): {len(runs)} runs, "
+                      f"{sum(t.charged for t in runs):g} {s.budget_unit} of the budget", markup=False)
     _print_scores(console, study)
     _print_evidence(console, study)
     return 0

@@ -102,6 +102,10 @@ def describe_attributes(attributes: dict[str, Any]) -> list[str]:
     lines = []
     if "short_run_evidence" in attributes:
         lines.append(ShortRunEvidence.from_dict(attributes["short_run_evidence"]).describe())
+    if len(attributes.get("short_run_ladder") or {}) > 1:
+        lines.append("explained by each cheap run: " + ", ".join(
+            f"{'at ' if not label.startswith('proxy') else ''}{label}: {max(0.0, share):.0%}"
+            for label, share in attributes["short_run_ladder"].items()))
     if "decision" in attributes:
         lines.append(f"decision: {attributes['decision']}")
     return lines

@@ -106,6 +106,16 @@ class ExecutionSection(_Strict):
         return InlineExecutor(self.n_workers)
 
 
+class ProxySection(_Strict):
+    """A proxy model: a smaller sibling of ``model`` whose runs inform the target's (`cotune.optimize`'s ``proxies``)."""
+
+    model: dict[str, Any] | Literal["packaged"] = pydantic.Field(
+        description="the proxy model, with the keys of the top-level model section, or packaged")
+    cost: float | None = pydantic.Field(
+        None, gt=0, lt=1, description="cost of a unit of budget in the target's units (default: the ratio of the "
+                                      "models' weights per token)")
+
+
 class StudyFile(_Strict):
     """The whole file."""
 
@@ -117,6 +127,7 @@ class StudyFile(_Strict):
     study: StudySection
     execution: ExecutionSection = ExecutionSection()
     enqueue: list[QueuedConfig] = []
+    proxies: dict[str, ProxySection] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +142,8 @@ class LoadedStudy:
     study: StudySection
     execution: ExecutionSection
     enqueue: tuple[QueuedConfig, ...] = ()
+    proxies: dict[str, ModelConfig] = dataclasses.field(default_factory=dict)
+    proxy_costs: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def _validate(errors: list[str], section: str, cls: type, values: dict[str, Any]) -> Any:
@@ -229,12 +242,11 @@ def load_study_file(path: str | Path) -> LoadedStudy:
         from cotune.train.demo_data import build_demo_data
 
         demo = build_demo_data(seed=parsed.study.seed)
-    if parsed.model == PACKAGED:
-        from cotune.train.model import smollm2_model_config
-
-        model = smollm2_model_config()
-    else:
-        model = _validate(errors, "model", ModelConfig, parsed.model)
+    model = _model(errors, "model", parsed.model)
+    proxies = {name: _model(errors, f"proxies.{name}.model", proxy.model) for name, proxy in parsed.proxies.items()}
+    if parsed.proxies and parsed.study.budget_unit not in ("steps", "tokens"):
+        errors.append(f"  proxies: need study.budget_unit steps or tokens (a proxy's run of "
+                      f"{parsed.study.budget_unit} costs as much as the target's), got {parsed.study.budget_unit}")
     data = dict(parsed.data)
     if domains == PACKAGED:
         data["domains"] = dict(demo.domains)
@@ -299,7 +311,21 @@ def load_study_file(path: str | Path) -> LoadedStudy:
         study=study,
         execution=parsed.execution,
         enqueue=tuple(parsed.enqueue),
+        proxies=proxies,
+        proxy_costs={name: proxy.cost for name, proxy in parsed.proxies.items() if proxy.cost is not None},
     )
+
+
+def _model(errors: list[str], key: str, spec: dict[str, Any] | str) -> ModelConfig | None:
+    """The `ModelConfig` of a model section (``packaged``: the packaged SmolLM2), problems appended to ``errors``."""
+    if spec == PACKAGED:
+        from cotune.train.model import smollm2_model_config
+
+        return smollm2_model_config()
+    found: list[str] = []
+    model = _validate(found, "model", ModelConfig, spec)
+    errors.extend(line.replace("  model", f"  {key}", 1) for line in found)
+    return model
 
 
 def _space(section: SpaceSection, base: SearchSpace) -> SearchSpace:
@@ -322,7 +348,7 @@ def _open(loaded: LoadedStudy) -> tuple[Any, Any]:
     from cotune.train.objective import TrainingObjective
 
     objective = TrainingObjective(model=loaded.model, data=loaded.data, evaluation=loaded.evaluation,
-                                  train=loaded.train)
+                                  train=loaded.train, proxies=loaded.proxies, proxy_costs=loaded.proxy_costs)
     if loaded.train.finetuning == "full":  # no adapter: the LoRA part of the space falls away
         base = SearchSpace(objective.domains)
     else:
@@ -331,7 +357,7 @@ def _open(loaded: LoadedStudy) -> tuple[Any, Any]:
     space = _space(loaded.space, base)
     settings = loaded.study.model_dump()
     storage, name = settings.pop("storage"), settings.pop("study_name")
-    return objective, Study(space, storage=storage, study_name=name, **settings)
+    return objective, Study(space, storage=storage, study_name=name, proxies=objective.proxy_costs(), **settings)
 
 
 def run_study_file(path: str | Path, *, progress: bool = True):

@@ -1,6 +1,7 @@
 """A study's trials as a flat table (CSV, pandas), and trials run elsewhere read back from CSV or JSONL.
 
-One row per trial: ``number, state, role, budget, score, cost, predicted, curve, error`` then a
+One row per trial: ``number, state, role, budget, fidelity, score, cost, predicted, curve, error``
+(``fidelity`` names the proxy model a run trained, empty for the study's own model) then a
 ``mixture.<domain>`` column per domain and a ``params.<name>`` column per parameter; ``curve`` is
 a JSON object ``{budget: score}``. A file `cotune export` writes is one `cotune import` reads.
 """
@@ -18,7 +19,7 @@ from cotune.space.params import Bool, Choice, Float, Int
 from cotune.space.search_space import Config, SearchSpace
 from cotune.trial import Result, Trial
 
-COLUMNS = ("number", "state", "role", "budget", "score", "cost", "predicted", "curve", "error")
+COLUMNS = ("number", "state", "role", "budget", "fidelity", "score", "cost", "predicted", "curve", "error")
 
 
 def trial_rows(trials: Iterable[Trial], space: SearchSpace) -> list[dict[str, Any]]:
@@ -26,7 +27,8 @@ def trial_rows(trials: Iterable[Trial], space: SearchSpace) -> list[dict[str, An
     rows = []
     for t in trials:
         row: dict[str, Any] = {
-            "number": t.number, "state": t.state.value, "role": t.role.value, "budget": t.budget, "score": t.score,
+            "number": t.number, "state": t.state.value, "role": t.role.value, "budget": t.budget,
+            "fidelity": t.fidelity, "score": t.score,
             "cost": t.cost, "predicted": t.predicted, "curve": json.dumps({repr(b): s for b, s in t.curve.items()}),
             "error": (t.error or "").strip().splitlines()[-1] if t.error else None,
         }
@@ -46,8 +48,9 @@ def write_csv(rows: list[dict[str, Any]], path: str | Path) -> None:
 
 def read_trials(path: str | Path, space: SearchSpace) -> list[tuple[Config, float, Result]]:
     """Trials run elsewhere, from CSV (the columns above; ``mixture.*``/``params.*`` left out take the
-    baseline's values) or JSONL (``{"mixture": {...}, "params": {...}, "budget": ..., "score": ...,
-    "curve": {...}, "cost": ...}`` per line), each checked against ``space``.
+    baseline's values; rows of failed or unfinished trials and of proxy models' runs are skipped)
+    or JSONL (``{"mixture": {...}, "params": {...}, "budget": ..., "score": ..., "curve": {...},
+    "cost": ...}`` per line), each checked against ``space``.
 
     Raises:
         SettingsError: a row is not a valid trial, with its line and the reason; nothing is read then.
@@ -61,8 +64,10 @@ def read_trials(path: str | Path, space: SearchSpace) -> list[tuple[Config, floa
         records = [(i, _json_line(path, i, line)) for i, line in enumerate(text.splitlines(), 1) if line.strip()]
     else:
         rows = enumerate(csv.DictReader(text.splitlines()), 2)
-        # an exported study's failed or unfinished trials have no score to import
-        records = [(i, _csv_record(row, space)) for i, row in rows if row.get("state", "complete") == "complete"]
+        # an exported study's failed or unfinished trials have no score to import, and a proxy
+        # model's run is not a run of the study's model
+        records = [(i, _csv_record(row, space)) for i, row in rows
+                   if row.get("state", "complete") == "complete" and not row.get("fidelity")]
     out = []
     for line, record in records:
         try:

@@ -147,6 +147,32 @@ def test_status_shows_what_jobs_found_short_runs_worth(tmp_path, capsys):
     assert "decision: full runs only: short runs did not pay by 6 full runs" in status
 
 
+def test_status_export_and_import_tell_proxy_runs_apart(tmp_path, capsys):
+    import csv
+
+    import cotune
+    from cotune.bench.landscapes import make_landscape
+
+    landscape = make_landscape("scales-0.8", curve_budgets=(10.0, 20.0, 40.0))
+    db = tmp_path / "study.db"
+    result = cotune.optimize(landscape, landscape.space, total_budget=1000, full_budget=100, small_budget=10,
+                             method="jobs", storage=db, proxies=landscape.proxies)
+    proxy_runs = [t for t in result.trials if t.fidelity == "small"]
+    assert len(proxy_runs) >= 3
+    assert main(["status", str(db)]) == 0
+    status = " ".join(capsys.readouterr().out.split())
+    assert (f"proxy 'small' (a unit of its budget costs 0.05 of the target's): {len(proxy_runs)} runs, "
+            f"{5 * len(proxy_runs):g} steps of the budget") in status
+    assert "explained by each cheap run: at 10: " in status and ", proxy 'small' at 100: " in status
+    assert main(["export", str(db), "-o", str(tmp_path / "t.csv")]) == 0
+    rows = list(csv.DictReader((tmp_path / "t.csv").read_text().splitlines()))
+    assert [r["fidelity"] for r in rows] == [t.fidelity or "" for t in result.trials]
+    cotune.Study(landscape.space, method="random", total_budget=10000, full_budget=100, storage=tmp_path / "b.db")
+    assert main(["import", str(tmp_path / "b.db"), str(tmp_path / "t.csv")]) == 0
+    own = [t for t in result.trials if t.fidelity is None and t.state.value == "complete"]
+    assert f"{len(own)} trials imported" in capsys.readouterr().out  # a proxy's run is not the study model's
+
+
 def test_status_of_a_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="no study file"):
         main(["status", str(tmp_path / "nope.db")])

@@ -39,6 +39,14 @@ def test_valid_file_resolves_paths_against_its_folder(tmp_path):
     assert warm.study.warm_start == str(tmp_path / "old" / "a.db")
 
 
+def test_proxies_are_models_with_an_optional_cost(tmp_path):
+    loaded = load_study_file(write(tmp_path, VALID + "proxies:\n  small: {model: {name_or_path: /models/s}, cost: 0.1}\n"
+                                                     "  packed: {model: packaged}\n"))
+    assert loaded.proxies["small"].name_or_path == "/models/s" and loaded.proxies["packed"].gguf_file.endswith(".gguf")
+    assert loaded.proxy_costs == {"small": 0.1}  # the other's is measured when the study opens
+    assert load_study_file(write(tmp_path, VALID)).proxies == {}
+
+
 def test_jobs_full_runs_evaluate_on_the_short_budget_ladder_unless_told(tmp_path):
     assert load_study_file(write(tmp_path, VALID)).train.eval_budgets == (4.0,)  # b=2 doubled up to B/2=5
     own = VALID + "train: {eval_budgets: [7]}\n"
@@ -61,6 +69,11 @@ def test_jobs_full_runs_evaluate_on_the_short_budget_ladder_unless_told(tmp_path
         (lambda t: t + "execution: {executor: inline, devices: [0]}\n", "devices applies to executor: process only"),
         (lambda t: t + "execution: {executor: process, ray_address: auto}\n", "apply to executor: ray only"),
         (lambda t: t + "execution: {trial_timeout_s: 60}\n", "trial_timeout_s needs executor: process or ray"),
+        (lambda t: t + "proxies: {small: {model: {name_or_path: /s, dtype: float16}}}\n", "proxies.small.model.dtype"),
+        (lambda t: t + "proxies: {small: {model: {name_or_path: /s}, cost: 2}}\n",
+         "proxies.small.cost: Input should be less than 1"),
+        (lambda t: t.replace("storage: s.db", "storage: s.db, budget_unit: seconds") + "proxies: {small: {model: packaged}}\n",
+         "proxies: need study.budget_unit steps or tokens"),
     ],
 )
 def test_bad_files_name_the_file_the_key_and_the_reason(tmp_path, edit, message):

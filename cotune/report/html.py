@@ -55,6 +55,7 @@ def render(study: Study) -> str:
     s = study.settings
     trials = study.trials
     best, baseline = study.best, study.baseline
+    split = _split(trials)
     title = f"cotune report: {study.study_name}"
     facts = [
         ("method", s.method),
@@ -74,7 +75,8 @@ def render(study: Study) -> str:
             _progress(trials, s.full_budget), None if baseline is None else baseline.score, s.total_budget))),
         _section("Predicted against measured full-budget scores", _predictor(trials, s.full_budget)),
         _section(f"Top {TOP} configurations", _top(study)),
-        _section("Budget split", plots.to_svg(plots.budget_figure(_split(trials)))),
+        _section("Budget split", plots.to_svg(plots.budget_figure(split)) + "<p>" + _e(", ".join(
+            f"{name} {value:g}" for name, value in split.items())) + f" {_e(s.budget_unit)}</p>"),
         _section("Trials", _trial_table(trials, study.space.domains, list(study.space.params))),
     ]
     attributes = study.attributes
@@ -146,26 +148,28 @@ def _top(study: Study) -> str:
 
 
 def _split(trials: Sequence[Trial]) -> dict[str, float]:
-    """Budget charged to full runs, short runs, confirmation runs and failures."""
+    """Budget charged to full runs, short runs, confirmation runs, each proxy model's runs and failures."""
     parts = {"full runs": 0.0, "short runs": 0.0, "confirmations": 0.0, "failed": 0.0}
     names = {Role.FULL: "full runs", Role.SHORT: "short runs", Role.CONFIRM: "confirmations"}
     for trial in trials:
         if trial.state is TrialState.FAIL:
             parts["failed"] += trial.charged
         elif trial.state is TrialState.COMPLETE:
-            parts[names[trial.role]] += trial.charged
+            name = names[trial.role] if trial.fidelity is None else f"proxy {trial.fidelity!r}"
+            parts[name] = parts.get(name, 0.0) + trial.charged
     return {k: v for k, v in parts.items() if v > 0} or {"nothing spent yet": 0.0}
 
 
 def _trial_table(trials: Sequence[Trial], domains: Sequence[str], params: Sequence[str]) -> str:
     """Every trial, sortable by clicking a column header."""
-    columns = ["trial", "role", "state", "budget", "cost", "score", "predicted"]
+    columns = ["trial", "role", "model", "state", "budget", "cost", "score", "predicted"]
     columns += [f"w:{d}" for d in domains] + list(params) + ["error"]
-    text_columns = {"role", "state", "error"}
+    text_columns = {"role", "model", "state", "error"}
     head = "".join(f"<th class={'text' if c in text_columns else 'num'}>{_e(c)}</th>" for c in columns)
     body = []
     for t in trials:
-        values: list[Any] = [t.number, t.role.value, t.state.value, t.budget, t.cost, t.score, t.predicted]
+        values: list[Any] = [t.number, t.role.value, t.fidelity or "target", t.state.value, t.budget, t.cost, t.score,
+                             t.predicted]
         values += [t.config.mixture[d] for d in domains] + [t.config.params[p] for p in params]
         values.append(" ".join((t.error or "").strip().splitlines()[-1:])[:120])
         cells = "".join(

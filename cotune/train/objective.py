@@ -8,9 +8,8 @@ a failed trial with its text) and nothing of one trial can leak into the next.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,7 @@ from cotune.train.config import DataConfig, EvalConfig, ModelConfig, TrainConfig
 from cotune.train.errors import TrainingConfigError
 from cotune.isolation import call_in_subprocess
 from cotune.train.params import resolve_params
+from cotune.train.proxy import cost_factor, layer_count, proxy_layers
 from cotune.train.run import TrialSpec, resolve_mixture, run_trial
 
 if TYPE_CHECKING:
@@ -37,13 +37,20 @@ class TrainingObjective:
         evaluation: The held-out task, or several (``EvalConfig.name`` and ``weight``): the score is
             their weighted mean, and each task's metrics are kept as ``<name>/<metric>``.
         train: Loop settings and LoRA defaults (``budget_unit`` must match the study's).
+        proxies: Smaller models by name (the study's proxies): ``objective(config, budget,
+            proxy=name)`` trains that model instead, for the same steps or tokens.
+        proxy_costs: A proxy's cost per unit of budget in the target's units (default: `proxy_costs`
+            measures it from the models' sizes).
         in_process: Run trials in this process (for tests and debugging): no isolation and no
             timeout, and errors propagate as raised.
     """
 
     def __init__(self, *, model: ModelConfig, data: DataConfig, evaluation: EvalConfig | Sequence[EvalConfig],
-                 train: TrainConfig | None = None, in_process: bool = False) -> None:
+                 train: TrainConfig | None = None, proxies: Mapping[str, ModelConfig] | None = None,
+                 proxy_costs: Mapping[str, float] | None = None, in_process: bool = False) -> None:
         self.model = model
+        self.proxies = dict(proxies or {})
+        self._proxy_costs = {name: float(c) for name, c in (proxy_costs or {}).items()}
         self.data = data
         self.evaluation = evaluation if isinstance(evaluation, EvalConfig) else tuple(evaluation)
         self.train = train or TrainConfig()
@@ -51,6 +58,7 @@ class TrainingObjective:
         missing = {name: path for name, path in data.domains.items() if not Path(path).expanduser().exists()}
         if missing:
             raise TrainingConfigError(f"domain data not found: {missing}; check DataConfig.domains")
+        _check_proxies(self.proxies, self._proxy_costs, self.train.budget_unit)
 
     @property
     def domains(self) -> list[str]:
@@ -59,26 +67,36 @@ class TrainingObjective:
 
     def n_layers(self) -> int:
         """The base model's layer count, for ``cotune.lora_space(domains, n_layers)`` (dequantises once)."""
-        from cotune.train.model import prepare_base
+        return layer_count(self.model)
 
-        base = Path(prepare_base(self.model))
-        if (base / "config.json").is_file():
-            config = json.loads((base / "config.json").read_text())
-            config = config.get("text_config", config)
-            return int(config["num_hidden_layers"])
-        from transformers import AutoConfig
+    def proxy_costs(self) -> dict[str, float]:
+        """Each proxy's cost per unit of budget in the target's units, what ``cotune.optimize(...,
+        proxies=)`` takes: as given in ``proxy_costs``, else the ratio of the models' weights per
+        token (`cotune.train.proxy.cost_factor`; reads their configs, no weights)."""
+        for name, model in self.proxies.items():
+            if name not in self._proxy_costs:
+                self._proxy_costs[name] = cost_factor(model, self.model)
+        return dict(self._proxy_costs)
 
-        config = AutoConfig.from_pretrained(str(base), local_files_only=True, trust_remote_code=self.model.trust_remote_code)
-        return int(config.get_text_config().num_hidden_layers)
-
-    def spec(self, config: Config, budget: float) -> TrialSpec:
-        """The trial for ``config`` at ``budget``, validated here before any process starts."""
+    def spec(self, config: Config, budget: float, proxy: str | None = None) -> TrialSpec:
+        """The trial for ``config`` at ``budget`` (on the proxy model ``proxy``, its adapted layers
+        the same share of its own), validated here before any process starts."""
         if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not (math.isfinite(budget) and budget > 0):
             raise TrainingConfigError(f"budget must be a positive number of {self.train.budget_unit}, got {budget!r}")
         resolve_params(config.params, self.train)
         resolve_mixture(config.mixture, self.data.domains)
-        return TrialSpec(model=self.model, data=self.data, evaluation=self.evaluation, train=self.train,
-                         mixture=dict(config.mixture), params=dict(config.params), budget=float(budget))
+        params = dict(config.params)
+        model = self.model
+        if proxy is not None:
+            if proxy not in self.proxies:
+                raise TrainingConfigError(f"unknown proxy model {proxy!r}; this objective has "
+                                          f"{', '.join(self.proxies) or 'none'} (TrainingObjective proxies=)")
+            model = self.proxies[proxy]
+            if params.get("lora_layers") is not None:
+                params["lora_layers"] = proxy_layers(int(params["lora_layers"]), target_layers=self.n_layers(),
+                                                     proxy_layers=layer_count(model))
+        return TrialSpec(model=model, data=self.data, evaluation=self.evaluation, train=self.train,
+                         mixture=dict(config.mixture), params=params, budget=float(budget))
 
     def train_and_save(self, config: Config, budget: float, folder: str | Path) -> Result:
         """Train ``config`` for ``budget`` as a trial does and save the adapter and tokenizer to
@@ -86,15 +104,19 @@ class TrainingObjective:
         Path(folder).mkdir(parents=True, exist_ok=True)
         return self._run(dataclasses.replace(self.spec(config, budget), save_to=str(folder)))
 
-    def __call__(self, config: Config, budget: float) -> Result:
-        """Train ``config`` for ``budget`` and return its score, cost and curve.
+    def __call__(self, config: Config, budget: float, proxy: str | None = None) -> Result:
+        """Train ``config`` for ``budget`` (on the proxy model ``proxy``, None: the base model) and
+        return its score, cost (a proxy's in the target's units) and curve.
 
         Raises:
-            TrainingConfigError: The configuration or the budget is invalid.
+            TrainingConfigError: The configuration, the budget or the proxy is invalid.
             TrialFailedError: The trial raised, crashed or timed out in its subprocess.
             TrainingDivergedError: (in-process only) the loss became NaN or infinite.
         """
-        return self._run(self.spec(config, budget))
+        result = self._run(self.spec(config, budget, proxy))
+        if proxy is None:
+            return result
+        return dataclasses.replace(result, cost=result.cost * self.proxy_costs()[proxy])
 
     def _run(self, spec: TrialSpec) -> Result:
         from cotune.trial import Result
@@ -105,6 +127,20 @@ class TrainingObjective:
             out = call_in_subprocess(run_trial, (spec,), timeout_s=self.train.timeout_s,
                                      timeout_hint="raise TrainConfig.timeout_s or lower the budget")
         return Result(score=out["score"], cost=out["cost"], curve=out["curve"], info=out["info"])
+
+
+def _check_proxies(proxies: dict[str, ModelConfig], costs: dict[str, float], unit: str) -> None:
+    """Proxies need a budget a smaller model spends more cheaply (steps or tokens), and costs in (0, 1)."""
+    unknown = sorted(set(costs) - set(proxies))
+    if unknown:
+        raise TrainingConfigError(f"proxy_costs names {unknown}, which are not proxies ({', '.join(proxies) or 'none'})")
+    bad = {name: c for name, c in costs.items() if not (math.isfinite(c) and 0.0 < c < 1.0)}
+    if bad:
+        raise TrainingConfigError(f"a proxy's cost is a share of the target's, strictly between 0 and 1; got {bad}")
+    if proxies and unit not in ("steps", "tokens"):
+        raise TrainingConfigError(
+            f"proxy models need budget_unit steps or tokens (a proxy's run of {unit} costs as much as the target's); "
+            f"got {unit}")
 
 
 def demo_objective(

@@ -67,3 +67,20 @@ def test_cli_report_writes_the_page(study, tmp_path, capsys):
     assert out.read_text().startswith("<!DOCTYPE html>")
     with pytest.raises(SystemExit, match="no study file"):
         main(["report", str(tmp_path / "missing.db")])
+
+
+def test_report_names_the_model_of_every_run_and_the_budget_of_each_proxy(tmp_path):
+    landscape = make_landscape("scales-0.8", curve_budgets=(10.0, 20.0, 40.0))
+    db = tmp_path / "study.db"
+    result = cotune.optimize(landscape, landscape.space, total_budget=1000, full_budget=100, small_budget=10,
+                             method="jobs", storage=db, proxies=landscape.proxies)
+    page = render(cotune.Study.load(db))
+    table = page[page.index("<table id=trials>"):]
+    table = table[: table.index("</table>")]
+    n_proxy = sum(t.fidelity == "small" for t in result.trials)
+    assert n_proxy >= 3
+    assert table.count('<td class=text data-v="small">small</td>') == n_proxy
+    assert table.count('<td class=text data-v="target">target</td>') == len(result.trials) - n_proxy
+    split = page[page.index("<h2>Budget split</h2>"):]
+    charged = sum(t.charged for t in result.trials if t.fidelity == "small")
+    assert f"proxy &#x27;small&#x27; {charged:g}" in split[: split.index("</p>")]

@@ -50,13 +50,14 @@ def make_tokenizer(chat: bool = False):
     return tokenizer
 
 
-def save_tiny_model(folder: Path, *, nan: bool = False, chat: bool = False) -> Path:
+def save_tiny_model(folder: Path, *, nan: bool = False, chat: bool = False, layers: int = N_LAYERS,
+                    hidden: int = 32) -> Path:
     """Save a tiny random Llama (and its tokenizer) to ``folder``; ``nan`` poisons one weight."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = make_tokenizer(chat=chat)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=N_LAYERS,
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
                          pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None)
     torch.manual_seed(0)
@@ -91,7 +92,7 @@ def make_objective(tiny_model, data_files):
     """Build a `TrainingObjective` on the tiny model; keyword arguments override `TrainConfig`."""
 
     def make(*, model_path: str | None = None, eval_kind: str = "multiple_choice", in_process: bool = True,
-             n_examples: int = 24, device: str = "cpu", **train) -> TrainingObjective:
+             n_examples: int = 24, device: str = "cpu", proxies=None, proxy_costs=None, **train) -> TrainingObjective:
         eval_path = {"multiple_choice": data_files["mc"], "exact_match": data_files["em"], "loss": data_files["alpha"]}
         return TrainingObjective(
             model=ModelConfig(name_or_path=model_path or tiny_model, device=device),
@@ -99,7 +100,7 @@ def make_objective(tiny_model, data_files):
                             max_length=24),
             evaluation=EvalConfig(kind=eval_kind, path=eval_path[eval_kind], batch_size=8, max_new_tokens=3),
             train=TrainConfig(**{"batch_size": 4, "learning_rate": 1e-2, **train}),
-            in_process=in_process,
+            proxies=proxies, proxy_costs=proxy_costs, in_process=in_process,
         )
 
     return make

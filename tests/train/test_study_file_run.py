@@ -138,3 +138,35 @@ study: {{method: random, total_budget: {2 * full_budget}, full_budget: {full_bud
         assert trial.state.value == "complete" and trial.info["lora_config"] is None
         assert trial.info["trainable_params"] == n_params  # every weight trains
         assert trial.cost == 6 * n_params * trial.info["tokens"] >= full_budget
+
+
+def test_a_study_file_with_a_proxy_runs_it_at_its_measured_cost(tiny_model, data_files, tmp_path):
+    from cotune.train.proxy import proxy_layers
+
+    from .conftest import save_tiny_model
+
+    small = save_tiny_model(tmp_path / "small", layers=2, hidden=16)
+    study_file = tmp_path / "study.yaml"
+    study_file.write_text(f"""
+model: {{name_or_path: {tiny_model}, device: cpu}}
+proxies: {{small: {{model: {{name_or_path: {small}, device: cpu}}}}}}
+data: {{domains: {{alpha: {data_files['alpha']}, gamma: {data_files['gamma']}}}, n_examples: 16, max_length: 24}}
+evaluation: {{kind: loss, path: {data_files['alpha']}, batch_size: 8}}
+train: {{batch_size: 4, learning_rate: 1.0e-2, timeout_s: 300}}
+space: {{max_rank: 4}}
+study: {{method: jobs, total_budget: 5, full_budget: 2, small_budget: 1, storage: run.db}}
+""")
+    assert main(["run", str(study_file)]) == 0
+    study = Study.load(tmp_path / "run.db")
+    factor = study.settings.proxies["small"]
+    assert 0.1 < factor < 0.5  # measured from the models' sizes
+    proxy_runs = [t for t in study.trials if t.fidelity == "small"]
+    target_full = [t for t in study.trials if t.fidelity is None and t.budget == 2.0]
+    assert proxy_runs and target_full
+    # jobs runs the proxy on each configuration it trains in full, charged the proxy's share
+    assert {t.config.key() for t in proxy_runs} <= {t.config.key() for t in target_full}
+    assert all(t.state.value == "complete" and t.cost == pytest.approx(2.0 * factor) for t in proxy_runs)
+    for t in proxy_runs:  # the proxy's two layers adapted in the share the configuration's lora_layers of four says
+        adapted = t.info["lora_config"]["layers_to_transform"]
+        assert (2 if adapted is None else len(adapted)) == proxy_layers(t.config.params["lora_layers"], target_layers=4,
+                                                                         proxy_layers=2)
