@@ -104,11 +104,12 @@ def _bench(args: argparse.Namespace) -> int:
                   f"{args.processes} process(es)")
     correlations = short_run_correlations(args.benchmarks, setup)
     signal = "".join(f"- `{name}`: {value:.2f}\n" for name, value in correlations.items())
-    proxy_signal = {name: LANDSCAPES[name]().proxy_rank_correlation() for name in args.benchmarks
-                    if hasattr(LANDSCAPES[name](), "proxy_rank_correlation")}
-    if proxy_signal:
-        signal += "".join(f"- `{name}`, its proxy's full run (cost {LANDSCAPES[name]().proxy_cost:g} of the "
-                          f"target's per unit): {value:.2f}\n" for name, value in proxy_signal.items())
+    for name in args.benchmarks:
+        landscape = LANDSCAPES[name]()
+        if hasattr(landscape, "proxy_rank_correlations"):
+            signal += "".join(f"- `{name}`, the full run of its proxy {proxy!r} (cost {landscape.proxies[proxy]:.3g} "
+                              f"of the target's per unit): {value:.2f}\n"
+                              for proxy, value in landscape.proxy_rank_correlations().items())
     console.print(f"rank correlation of short (b) and full (B) scores:\n{signal}", end="")
     done = []
 

@@ -325,13 +325,14 @@ class MultiScaleLandscape(LateLearnerLandscape):
             return score
         return score - LoraMixtureLandscape.learning_gap(self, config) * (1.0 - (budget / self.full_budget) ** 0.5)
 
-    def proxy_rank_correlation(self, *, n: int = 512) -> float:
+    def proxy_rank_correlations(self, *, n: int = 512) -> dict[str, float]:
         """Spearman correlation of the proxy's and the target's noise-free full scores over ``n``
-        random configurations: how well the proxy ranks configurations for the target."""
+        random configurations, by proxy: how well the proxy ranks configurations for the target."""
         from scipy.stats import spearmanr
 
         configs = self._sample(0, n)
-        return float(spearmanr([self.proxy_score(c) for c in configs], [self.full_score(c) for c in configs]).statistic)
+        proxy, full = [self.proxy_score(c) for c in configs], [self.full_score(c) for c in configs]
+        return {"small": float(spearmanr(proxy, full).statistic)}
 
     def __call__(self, config: Config, budget: float, proxy: str | None = None) -> Result:
         """The objective: the target's run as the late-learner landscape's, or the proxy's run

@@ -25,7 +25,8 @@ from cotune.trial import Result
 #: Facts of a run's info kept in a recording (timings and the final training loss).
 INFO_KEYS = ("steps", "train_seconds", "eval_seconds", "wall_seconds", "train_loss_last")
 #: Recordings shipped with the package, by benchmark name.
-RECORDINGS = {"smollm2-trivia": "smollm2-trivia.json", "smollm2-blend": "smollm2-blend.json"}
+RECORDINGS = {"smollm2-trivia": "smollm2-trivia.json", "smollm2-blend": "smollm2-blend.json",
+              "scales-real": "scales-real-m.json"}
 
 
 def recording_path(name: str) -> Path:
@@ -43,17 +44,50 @@ class RecordedLandscape:
             ``c / full_budget`` of the recorded full budget.
         curve_budgets: Budgets below the requested one at which a run also reports its score.
         seed: Unused (a replay is deterministic); accepted like the synthetic landscapes'.
+        proxy_paths: ``(name, path)`` of recordings of the same configurations on proxy models
+            (`benchmarks/record_multiscale.py`): ``objective(config, budget, proxy=name)`` replays
+            those, charged the share of weights per token the recordings state. Only the
+            configurations every recording holds are replayed.
+        keep: Keys of the configurations replayed (None: every recorded one).
     """
 
     path: str | os.PathLike[str]
     full_budget: float = 100.0
     curve_budgets: tuple[float, ...] = ()
     seed: int = 0
+    proxy_paths: tuple[tuple[str, str | os.PathLike[str]], ...] = ()
+    keep: frozenset[str] | None = None
 
     @functools.cached_property
     def data(self) -> dict[str, Any]:
-        with open(self.path) as fh:
-            return json.load(fh)
+        data = _read(self.path)
+        keep = self.keep
+        if self.proxy_paths:
+            keep = set.intersection(*(_keys(_read(p)) for p in (self.path, *(p for _, p in self.proxy_paths))))
+        return data if keep is None else {**data, "runs": [r for r in data["runs"] if _key(r) in keep]}
+
+    @functools.cached_property
+    def _proxies(self) -> dict[str, RecordedLandscape]:
+        keep = frozenset(_keys(self.data))
+        return {name: RecordedLandscape(path=path, full_budget=self.full_budget, curve_budgets=self.curve_budgets,
+                                        keep=keep) for name, path in self.proxy_paths}
+
+    @property
+    def proxies(self) -> dict[str, float]:
+        """The proxy models by name, with their cost per unit of budget (a study's ``proxies``):
+        the ratio of their weights per token to the target's."""
+        own = float(self.data["weights_per_token"]) if self.proxy_paths else 1.0
+        return {name: float(p.data["weights_per_token"]) / own for name, p in self._proxies.items()}
+
+    def proxy_rank_correlations(self) -> dict[str, float]:
+        """Spearman correlation of each proxy's and the target's full-budget scores over the
+        recorded configurations: how well the proxy ranks them for the target."""
+        from scipy.stats import spearmanr
+
+        configs = [Config.from_dict(r["config"]) for r in self.data["runs"]]
+        target = [self.true_score(c) for c in configs]
+        return {name: float(spearmanr([p.true_score(c) for c in configs], target).statistic)
+                for name, p in self._proxies.items()}
 
     @functools.cached_property
     def space(self) -> SearchSpace:
@@ -114,13 +148,32 @@ class RecordedLandscape:
                if np.allclose(x, default)]
         return float(np.std(noise + own, ddof=1)) if len(noise + own) > 1 else None
 
-    def __call__(self, config: Config, budget: float) -> Result:
-        """The objective: the nearest recorded run's score at ``budget``, with curve points."""
+    def __call__(self, config: Config, budget: float, proxy: str | None = None) -> Result:
+        """The objective: the nearest recorded run's score at ``budget``, with curve points (of
+        the proxy model ``proxy``'s recording, at its cost, when given)."""
+        if proxy is not None:
+            if proxy not in self._proxies:
+                raise ValueError(f"unknown proxy {proxy!r}; this recording has {sorted(self._proxies)}")
+            result = self._proxies[proxy](config, budget)
+            return dataclasses.replace(result, cost=budget * self.proxies[proxy])
         index = self.nearest(config)
         curve = {b: self.score_at(index, b) for b in self.curve_budgets if b < budget}
         score = self.score_at(index, budget)
         curve[float(budget)] = score
         return Result(score=score, cost=budget, curve=curve)
+
+
+def _read(path: str | os.PathLike[str]) -> dict[str, Any]:
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def _key(run: Mapping[str, Any]) -> str:
+    return Config.from_dict(run["config"]).key()
+
+
+def _keys(data: Mapping[str, Any]) -> set[str]:
+    return {_key(r) for r in data["runs"]}
 
 
 def record(

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy.stats import spearmanr
 
 import cotune
 from cotune.bench.recorded import RecordedLandscape, record, record_noise
@@ -101,3 +102,33 @@ def test_packaged_recording_replays_through_optimize(name, budgets, least):
     result = cotune.optimize(bench, bench.space, total_budget=500, full_budget=100, small_budget=10, method="random")
     worst = min(float(r["curve"][max(r["curve"], key=float)]) for r in runs)
     assert 0.0 <= bench.regret(result.best.config) <= bench.optimum - worst
+
+
+def test_a_recording_with_proxy_models_replays_each_at_its_cost_over_the_shared_configurations(tmp_path, small_space):
+    configs = [c for c in initial_design(small_space, 8, 0) if c.params["rank"] != 16]
+
+    def at_scale(shift):
+        def train(config, budget):
+            result = fake_training(config, budget)
+            return cotune.Result(score=result.score * (1 - shift) + shift * config.mixture["b"], curve=result.curve)
+        return train
+
+    paths = {name: tmp_path / f"{name}.json" for name in ("m", "s")}
+    record(at_scale(0.0), small_space, configs, full_budget=20, path=paths["m"], meta={"weights_per_token": 400})
+    record(at_scale(0.5), small_space, configs[:-1], full_budget=20, path=paths["s"], meta={"weights_per_token": 100})
+    landscape = RecordedLandscape(path=paths["m"], proxy_paths=(("s", paths["s"]),), full_budget=100.0,
+                                  curve_budgets=(10.0,))
+    assert landscape.proxies == {"s": 0.25}
+    assert len(landscape.data["runs"]) == len(configs) - 1  # the last one the proxy lacks is not replayed
+    config = configs[2]
+    proxy, target = landscape(config, 100.0, proxy="s"), landscape(config, 100.0)
+    assert proxy.cost == pytest.approx(25.0) and target.cost == 100.0
+    assert target.score == pytest.approx(config.mixture["a"] + config.params["rank"] / 100)
+    assert proxy.score == pytest.approx(0.5 * target.score + 0.5 * config.mixture["b"])
+    assert set(proxy.curve) == {10.0, 100.0}
+    # the proxy ranks by a + rank/100 + b = 1 + rank/100, the target by a + rank/100
+    kept = [cotune.Config.from_dict(r["config"]) for r in landscape.data["runs"]]
+    expected = spearmanr([c.params["rank"] for c in kept], [c.mixture["a"] + c.params["rank"] / 100 for c in kept])
+    assert landscape.proxy_rank_correlations() == {"s": pytest.approx(float(expected.statistic))}
+    with pytest.raises(ValueError, match="unknown proxy 'xl'"):
+        landscape(config, 100.0, proxy="xl")
