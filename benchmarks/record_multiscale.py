@@ -34,6 +34,7 @@ from cotune.demo import TARGET
 from cotune.space.design import initial_design
 from cotune.space.search_space import Config, SearchSpace
 from cotune.train.demo_data import build_demo_data
+from cotune.train.proxy import linear_weights
 from cotune.trial import Result
 
 #: Model shapes by scale name, smallest first; the last is the target.
@@ -51,12 +52,6 @@ FRACTIONS = (0.125, 0.25, 0.5, 1.0)
 def _texts(path: str) -> list[bytes]:
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     return [(r["text"] if "text" in r else f"{r['prompt']} {r['completion']}").encode() + b"\n" for r in rows]
-
-
-def weights_per_token(model: torch.nn.Module) -> int:
-    """Weights of the linear layers (the output head included): a token's multiply-adds, as the
-    training backend counts a proxy's cost (`cotune.train.proxy.weights_per_token`)."""
-    return sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
 
 
 class Pretraining:
@@ -190,7 +185,7 @@ def main() -> None:
             "generator": "benchmarks/record_multiscale.py",
             "budget_unit": "steps",
             "scale": scale,
-            "weights_per_token": weights_per_token(objective.model()),
+            "weights_per_token": linear_weights(objective.model()),  # as the training backend counts a proxy's cost
             "settings": settings,
         }
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cotune.train.config import ModelConfig
 from cotune.train.errors import TrainingConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _hf_config(model: ModelConfig) -> Any:
@@ -36,17 +39,23 @@ def layer_count(model: ModelConfig) -> int:
     return int(_hf_config(model).get_text_config().num_hidden_layers)
 
 
+def linear_weights(net: torch.nn.Module) -> int:
+    """Weights of a network's linear layers (the output head included): the multiply-adds a token
+    costs in a forward pass, up to attention."""
+    import torch
+
+    return sum(m.weight.numel() for m in net.modules() if isinstance(m, torch.nn.Linear))
+
+
 @functools.lru_cache(maxsize=16)
 def weights_per_token(model: ModelConfig) -> int:
-    """Weights of the model's linear layers (the output head included): the multiply-adds a token
-    costs in a forward pass, up to attention, counted on the meta device (no weights loaded)."""
+    """`linear_weights` of the model, counted on the meta device (no weights loaded)."""
     import torch
     from transformers import AutoModelForCausalLM
 
     config = _hf_config(model)
     with torch.device("meta"):
-        net = AutoModelForCausalLM.from_config(config, trust_remote_code=model.trust_remote_code)
-    return sum(m.weight.numel() for m in net.modules() if isinstance(m, torch.nn.Linear))
+        return linear_weights(AutoModelForCausalLM.from_config(config, trust_remote_code=model.trust_remote_code))
 
 
 def cost_factor(proxy: ModelConfig, target: ModelConfig) -> float:
