@@ -31,11 +31,9 @@ from cotune.exceptions import CotuneError
 logger = logging.getLogger(__name__)
 
 DTYPE = torch.float64
-#: `GPFitter` refits hyperparameters once the observations grew by this share since the last fit...
+#: `GPFitter` refits hyperparameters once the observations grew by this share since the last fit
+#: (at every new observation up to 10 of them, every second one at 20, every fifth at 50).
 REFIT_GROWTH = 0.1
-#: ... and at every call below this many observations, where a fit costs well under a second
-#: (so bo at the usual budgets fits at every proposal, as it always did).
-ALWAYS_REFIT_BELOW = 100
 #: Hyperparameters are fitted on at most this many observations (evenly spaced over the study), the
 #: GP then conditions on all of them: a fit's cost grows with the cube of its points.
 MAX_FIT_POINTS = 400
@@ -181,11 +179,11 @@ def _standardisation(y: np.ndarray) -> tuple[float, float]:
 class GPFitter:
     """Fits GPs to a study's growing observations, refitting hyperparameters only as often as they change.
 
-    Hyperparameters are fitted by marginal likelihood (from the last fit's, a warm start) at every
-    call below `ALWAYS_REFIT_BELOW` observations and then once the observations grew by
-    `REFIT_GROWTH` since the last fit or changed as many times as that share of them (data a
-    caller keeps at a fixed size, e.g. `cotune.methods.mfms.MAX_POINTS`), but never twice on the same data (the
-    proposals of one batch, for workers freed together, share a fit). In between, the GP
+    Hyperparameters are fitted by marginal likelihood (from the last fit's, a warm start) once the
+    observations grew by `REFIT_GROWTH` since the last fit or changed as many times as that share
+    of them (data a caller keeps at a fixed size, e.g. `cotune.methods.mfms.MAX_POINTS`), but
+    never twice on the same data (the proposals of one batch, for workers freed together, share a
+    fit). In between, the GP
     conditions on every observation with the last hyperparameters (a Cholesky factorisation
     instead of an L-BFGS fit, the bulk of a proposal's time with hundreds of observations). Above
     `MAX_FIT_POINTS` observations the fit sees an evenly spaced subset of them. A new fitter (a
@@ -209,7 +207,7 @@ class GPFitter:
         if data != self._seen:
             self._seen, self._changes = data, self._changes + 1
         refit = self.warm is None or (self._changes > 0 and (
-            n < ALWAYS_REFIT_BELOW or n < self._fitted_n or n >= self._fitted_n * (1 + REFIT_GROWTH)
+            n < self._fitted_n or n >= self._fitted_n * (1 + REFIT_GROWTH)
             or self._changes >= REFIT_GROWTH * self._fitted_n))
         if refit and n > MAX_FIT_POINTS:
             subset = np.unique(np.linspace(0, n - 1, MAX_FIT_POINTS).round().astype(int))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cotune.surrogate.gp import ALWAYS_REFIT_BELOW, REFIT_GROWTH, GPFitter
+from cotune.surrogate.gp import REFIT_GROWTH, GPFitter
 
 
 def _data(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -19,7 +19,7 @@ def _lengthscale(fitter: GPFitter) -> torch.Tensor:
 
 
 def test_hyperparameters_are_refitted_once_the_observations_grew_enough():
-    n = 2 * ALWAYS_REFIT_BELOW
+    n = 200
     X, y = _data(2 * n)
     fitter = GPFitter()
     before, _ = fitter.fit(X[:n], y[:n]).posterior_mean_std(X[n: n + 1])
@@ -35,13 +35,18 @@ def test_hyperparameters_are_refitted_once_the_observations_grew_enough():
     assert not torch.equal(_lengthscale(fitter), first)
 
 
-def test_below_the_threshold_every_call_refits():
-    X, y = _data(ALWAYS_REFIT_BELOW)
+def test_with_few_observations_every_new_one_refits_and_later_every_tenth_share():
+    X, y = _data(30)
     fitter = GPFitter()
     fitter.fit(X[:10], y[:10])
     first = _lengthscale(fitter).clone()
-    fitter.fit(X[:11], y[:11])
-    assert not torch.equal(_lengthscale(fitter), first)
+    fitter.fit(X[:11], y[:11])  # 11 >= 10 x 1.1
+    second = _lengthscale(fitter).clone()
+    assert not torch.equal(second, first)
+    fitter.fit(X[:12], y[:12])  # 12 < 11 x 1.1: conditioned on, not refitted
+    assert torch.equal(_lengthscale(fitter), second)
+    fitter.fit(X[:13], y[:13])
+    assert not torch.equal(_lengthscale(fitter), second)
 
 
 def test_asks_with_no_new_observation_share_one_fit(monkeypatch):
@@ -50,16 +55,16 @@ def test_asks_with_no_new_observation_share_one_fit(monkeypatch):
     fits = []
     build = gp_module.build_gp
     monkeypatch.setattr(gp_module, "build_gp", lambda *a, **k: fits.append(k["fit"]) or build(*a, **k))
-    X, y = _data(13)
+    X, y = _data(14)
     fitter = GPFitter()
     fitter.fit(X[:12], y[:12])
     fitter.fit(X[:12], y[:12])  # another worker's proposal before any result came back
-    fitter.fit(X, y)
+    fitter.fit(X, y)  # grown by 10%
     assert fits == [True, False, True]
 
 
 def test_data_kept_at_a_fixed_size_is_refitted_after_enough_changes():
-    n = 2 * ALWAYS_REFIT_BELOW
+    n = 200
     X, y = _data(2 * n)
     fitter = GPFitter()
     fitter.fit(X[:n], y[:n])
