@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from cotune.bench.recorded import record, recording_path
+from cotune.bench.recorded import packaged_data, record
 from cotune.demo import TARGET
 from cotune.space.design import initial_design
 from cotune.space.search_space import Config, SearchSpace
@@ -56,15 +56,15 @@ def _texts(path: str) -> list[bytes]:
 
 class Pretraining:
     """``objective(config, steps)``: pre-train a fresh model of one scale on the mixture, score it
-    on the held-out target blend at ``FRACTIONS`` of ``full_budget``."""
+    on the held-out target blend at ``FRACTIONS`` of ``steps``."""
 
-    def __init__(self, scale: str, *, full_budget: int, batch_size: int, seq_len: int, learning_rate: float,
+    def __init__(self, scale: str, *, batch_size: int, seq_len: int, learning_rate: float,
                  n_eval: int, seed: int) -> None:
         demo = build_demo_data(seed=seed)
         self.domains = {name: _texts(path) for name, path in demo.domains.items()}
         self.targets = {name: _texts(path)[:n_eval] for name, path in demo.targets.items()}
         self.shape = SCALES[scale]
-        self.full_budget, self.batch_size, self.seq_len = full_budget, batch_size, seq_len
+        self.batch_size, self.seq_len = batch_size, seq_len
         self.learning_rate, self.seed = learning_rate, seed
 
     def model(self) -> torch.nn.Module:
@@ -135,7 +135,7 @@ class Pretraining:
 def scale_path(scale: str, out_dir: str | None) -> Path:
     """Where the recording of ``scale`` goes: the packaged file, or ``out_dir``."""
     name = f"scales-real-{scale}.json"
-    return Path(out_dir) / name if out_dir else recording_path("scales-real").with_name(name)
+    return Path(out_dir) / name if out_dir else packaged_data(name)
 
 
 def print_rank_agreement(scales: list[str], out_dir: str | None) -> None:
@@ -175,7 +175,7 @@ def main() -> None:
     configs = initial_design(space, args.n_configs, args.seed)
     start = time.perf_counter()
     for scale in args.scales.split(","):
-        objective = Pretraining(scale, full_budget=args.full_budget, batch_size=args.batch_size, seq_len=args.seq_len,
+        objective = Pretraining(scale, batch_size=args.batch_size, seq_len=args.seq_len,
                                 learning_rate=args.learning_rate, n_eval=args.n_eval, seed=args.seed)
         settings = {k: getattr(args, k) for k in ("batch_size", "seq_len", "learning_rate", "n_eval", "seed")}
         meta = {

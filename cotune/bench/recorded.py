@@ -25,13 +25,17 @@ from cotune.trial import Result
 #: Facts of a run's info kept in a recording (timings and the final training loss).
 INFO_KEYS = ("steps", "train_seconds", "eval_seconds", "wall_seconds", "train_loss_last")
 #: Recordings shipped with the package, by benchmark name.
-RECORDINGS = {"smollm2-trivia": "smollm2-trivia.json", "smollm2-blend": "smollm2-blend.json",
-              "scales-real": "scales-real-m.json"}
+RECORDINGS = {"smollm2-trivia": "smollm2-trivia.json", "smollm2-blend": "smollm2-blend.json"}
+
+
+def packaged_data(filename: str) -> Path:
+    """A file in the package's benchmark data folder."""
+    return Path(str(resources.files("cotune.bench") / "data" / filename))
 
 
 def recording_path(name: str) -> Path:
     """The packaged data file of recording ``name``."""
-    return Path(str(resources.files("cotune.bench") / "data" / RECORDINGS[name]))
+    return packaged_data(RECORDINGS[name])
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -63,7 +67,7 @@ class RecordedLandscape:
         data = _read(self.path)
         keep = self.keep
         if self.proxy_paths:
-            keep = set.intersection(*(_keys(_read(p)) for p in (self.path, *(p for _, p in self.proxy_paths))))
+            keep = set.intersection(_keys(data), *(_keys(_read(p)) for _, p in self.proxy_paths))
         return data if keep is None else {**data, "runs": [r for r in data["runs"] if _key(r) in keep]}
 
     @functools.cached_property
