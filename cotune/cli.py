@@ -178,9 +178,10 @@ def _demo(args: argparse.Namespace) -> int:
 
     settings = settings_from_arguments(args)
     console = Console()
-    console.print(f"cotune demo: {settings.n_init} full runs of {settings.full_budget:g} steps, "
-                  f"{settings.n_short} short runs of {settings.small_budget:g} steps, {settings.n_confirm} "
-                  f"confirmation runs (total {settings.total_budget:g} steps); study in {args.storage}")
+    console.print(f"cotune demo: {settings.total_budget:g} training steps: {settings.n_init} full runs of "
+                  f"{settings.full_budget:g} steps, then {settings.n_short} short runs of {settings.small_budget:g} "
+                  f"steps if the full runs show that short runs predict them (else full runs) and "
+                  f"{settings.n_confirm} confirmation runs; study in {args.storage}")
     try:
         result = run_demo(settings, storage=args.storage)
     except TrainingConfigError as err:  # a bad flag: say which, without a traceback

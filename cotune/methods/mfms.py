@@ -20,7 +20,14 @@ from cotune.methods.base import History, Method, TrialRequest, step_seed
 from cotune.settings import StudySettings
 from cotune.space.design import initial_design, random_encoded
 from cotune.space.search_space import Config, SearchSpace
-from cotune.surrogate.acquisition import AcquisitionOptions, CachedLogEI, fix_features, optimize_acquisition, with_pending
+from cotune.surrogate.acquisition import (
+    AcquisitionOptions,
+    CachedLogEI,
+    CachedPosterior,
+    fix_features,
+    optimize_acquisition,
+    with_pending,
+)
 from cotune.surrogate.gp import DTYPE, FittedGP, GPFitter
 from cotune.trial import Role
 
@@ -137,8 +144,9 @@ class MFMSMethod(Method):
         fidelities = [(budget, proxy) for proxy in (None, *self.proxies) for budget in self.fidelities
                       if self.settings.charge(budget, proxy) <= history.remaining - reserve + 1e-9]
         best_value, best_fidelity, best_acqf = -math.inf, None, None
+        posterior = CachedPosterior(gp)  # one factorisation for every fidelity's acquisition
         for budget, proxy in fidelities:
-            acqf = self._acquisition(gp, X, budget, proxy)
+            acqf = self._acquisition(gp, posterior, X, budget, proxy)
             with torch.no_grad():
                 value = float(acqf(candidates).max()) - alpha * math.log(self.settings.charge(budget, proxy) / s.full_budget)
             if value > best_value:
@@ -153,14 +161,17 @@ class MFMSMethod(Method):
         role = Role.FULL if budget == s.full_budget and proxy is None else Role.SHORT
         return TrialRequest(self.space.decode(point), budget, role, fidelity=proxy)
 
-    def _acquisition(self, gp: FittedGP, X: np.ndarray, budget: float, proxy: str | None = None) -> Any:
-        """Log-EI at a fidelity (``budget`` on ``proxy``) as a function of the configuration alone."""
+    def _acquisition(self, gp: FittedGP, posterior: CachedPosterior, X: np.ndarray, budget: float,
+                     proxy: str | None = None) -> Any:
+        """Log-EI at a fidelity (``budget`` on ``proxy``) as a function of the configuration alone,
+        over the best posterior mean there at the observed configurations."""
         fixed = self._row(np.zeros(0), budget, proxy)
         d = self.space.dim
         at_fidelity = np.column_stack([X[:, :d], np.tile(fixed, (len(X), 1))])
         with torch.no_grad():
-            best = float(gp.model.posterior(torch.as_tensor(at_fidelity, dtype=DTYPE)).mean.max())
-        return fix_features(CachedLogEI(gp, best_f=best), X.shape[1], {d + i: v for i, v in enumerate(fixed)})
+            best = float(posterior(torch.as_tensor(at_fidelity, dtype=DTYPE))[0].max())
+        return fix_features(CachedLogEI(gp, best_f=best, posterior=posterior), X.shape[1],
+                            {d + i: v for i, v in enumerate(fixed)})
 
     def _ask_confirmation(self, history: History) -> TrialRequest | None:
         s = self.settings

@@ -12,7 +12,6 @@ import numpy as np
 import torch
 from botorch.acquisition.analytic import _log_ei_helper
 from botorch.acquisition.acquisition import AcquisitionFunction
-from botorch.acquisition.fixed_feature import FixedFeatureAcquisitionFunction
 from botorch.exceptions import BotorchWarning
 from botorch.generation.gen import gen_candidates_scipy
 from botorch.optim.optimize import OptimizeAcqfInputs
@@ -24,6 +23,7 @@ from gpytorch.kernels import MaternKernel
 from cotune.exceptions import CotuneError
 from cotune.space.design import random_encoded
 from cotune.space.search_space import Config, SearchSpace
+from cotune.surrogate import closed_form
 from cotune.surrogate.gp import DTYPE, FittedGP, build_gp
 
 
@@ -140,11 +140,12 @@ _SQRT5 = math.sqrt(5.0)
 
 
 class _CachedAnalytic(AcquisitionFunction):
-    """An analytic single-point acquisition on a `CachedPosterior`."""
+    """An analytic single-point acquisition on a `CachedPosterior` (``gp``'s, or ``posterior`` when given:
+    acquisitions on one GP can share it)."""
 
-    def __init__(self, gp: FittedGP) -> None:
+    def __init__(self, gp: FittedGP, posterior: CachedPosterior | None = None) -> None:
         super().__init__(model=gp.model)
-        self.posterior_cache = CachedPosterior(gp)
+        self.posterior_cache = posterior or CachedPosterior(gp)
 
     @t_batch_mode_transform(expected_q=1)
     def forward(self, X: torch.Tensor) -> torch.Tensor:
@@ -170,8 +171,8 @@ class IGPUpperConfidenceBound(_CachedAnalytic):
 class CachedLogEI(_CachedAnalytic):
     """Log expected improvement over ``best_f`` (BoTorch's numerically stable formulation)."""
 
-    def __init__(self, gp: FittedGP, best_f: float) -> None:
-        super().__init__(gp)
+    def __init__(self, gp: FittedGP, best_f: float, posterior: CachedPosterior | None = None) -> None:
+        super().__init__(gp, posterior)
         self.best_f = best_f
 
     def _value(self, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
@@ -182,9 +183,10 @@ def make_acquisition(gp: FittedGP, kind: str, X_train: np.ndarray) -> Acquisitio
     """UCB with the IGP-UCB schedule, or log expected improvement over the best posterior mean."""
     if kind == "ucb":
         return IGPUpperConfidenceBound(gp, beta=igp_ucb_beta(gp))
+    posterior = CachedPosterior(gp)
     with torch.no_grad():
-        best = float(gp.model.posterior(torch.as_tensor(X_train, dtype=DTYPE)).mean.max())
-    return CachedLogEI(gp, best_f=best)
+        best = float(posterior(torch.as_tensor(X_train, dtype=DTYPE))[0].max())
+    return CachedLogEI(gp, best_f=best, posterior=posterior)
 
 
 def with_pending(gp: FittedGP, X: np.ndarray, y: np.ndarray, yvar: np.ndarray, X_pending: np.ndarray) -> FittedGP:
@@ -204,8 +206,41 @@ def fix_features(acqf: AcquisitionFunction, dim: int, fixed: Mapping[int, float]
     the fixed columns take their given values (a block held still, or a fidelity)."""
     if not fixed:
         return acqf
-    columns = sorted(fixed)
-    return FixedFeatureAcquisitionFunction(acqf, d=dim, columns=columns, values=[float(fixed[c]) for c in columns])
+    return FixedColumns(acqf, dim, {int(c): float(v) for c, v in fixed.items()})
+
+
+class FixedColumns(AcquisitionFunction):
+    """An acquisition over ``dim`` columns seen as a function of the others, ``fixed`` holding the rest
+    (BoTorch's `FixedFeatureAcquisitionFunction`, kept simple so `closed_form` can see through it)."""
+
+    def __init__(self, acqf: AcquisitionFunction, dim: int, fixed: dict[int, float]) -> None:
+        super().__init__(model=acqf.model)
+        self.base, self.dim, self.fixed = acqf, dim, fixed
+        self.free = [i for i in range(dim) if i not in fixed]
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """X: ``b x q x (dim - len(fixed))`` -> the base acquisition at the completed points."""
+        full = X.new_empty((*X.shape[:-1], self.dim))
+        full[..., self.free] = X
+        for column, value in self.fixed.items():
+            full[..., column] = value
+        return self.base(full)
+
+
+def closed_form_of(acqf: AcquisitionFunction) -> closed_form.ClosedFormAcquisition | None:
+    """``acqf`` evaluated in numpy with its gradient (`cotune.surrogate.closed_form`), or None when
+    it is not an analytic acquisition on a Matérn-5/2 cached posterior."""
+    base, dim, fixed = acqf, None, {}
+    if isinstance(acqf, FixedColumns):
+        base, dim, fixed = acqf.base, acqf.dim, acqf.fixed
+    if not isinstance(base, _CachedAnalytic) or not base.posterior_cache.matern:
+        return None
+    dim = dim or base.posterior_cache.train_X.shape[-1]
+    if isinstance(base, IGPUpperConfidenceBound):
+        return closed_form.ClosedFormAcquisition(base.posterior_cache, dim, fixed, beta=base.beta)
+    if isinstance(base, CachedLogEI):
+        return closed_form.ClosedFormAcquisition(base.posterior_cache, dim, fixed, best_f=base.best_f)
+    return None
 
 
 def optimize_acquisition(
@@ -254,13 +289,20 @@ def optimize_acquisition(
         )
         discrete_idx = torch.tensor(list(discrete), dtype=torch.long)
         categorical_idx = torch.tensor(list(categorical), dtype=torch.long)
+        fast = closed_form_of(acqf)
+        continuous = [i for i in range(d) if i not in discrete and i not in categorical]
         with torch.no_grad():
             best_values = acqf(best_X.unsqueeze(-2))
         for _ in range(options.maxiter_alternating):
             before = best_values.clone()
             if discrete or categorical:
                 best_X, best_values = discrete_step(inputs, discrete, categorical, best_X)
-            best_X, best_values = continuous_step(inputs, discrete_idx, categorical_idx, best_X)
+            if fast is None:
+                best_X, best_values = continuous_step(inputs, discrete_idx, categorical_idx, best_X)
+            elif continuous:
+                X_np, values = closed_form.continuous_step(fast, best_X.detach().numpy(), continuous, bounds.numpy(),
+                                                           space.mixture_dims if equality else [])
+                best_X, best_values = torch.as_tensor(X_np, dtype=DTYPE), torch.as_tensor(values, dtype=DTYPE)
             if bool((best_values - before < 1e-6).all()):
                 break
     point = space.round(best_X[best_values.argmax()].detach().numpy())
