@@ -267,5 +267,6 @@ def call_in_subprocess(
     try:
         return worker.call(fn, args, timeout_s=timeout_s, timeout_hint=timeout_hint, cancel=cancel)
     finally:
-        worker.kill()
+        # asked to stop, the child exits normally and releases what it holds: a killed one leaves its
+        # semaphores (tqdm's lock) to the resource tracker, which warns of "leaked semaphore objects"
         worker.close()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -76,3 +78,17 @@ def test_timeout_kills_the_child():
     with pytest.raises(TrialTimeoutError, match="wall-clock limit of 1 s"):
         call_in_subprocess(time.sleep, (60,), timeout_s=1.0)
     assert time.monotonic() - start < 30
+
+
+def test_a_finished_child_leaves_no_semaphore_behind(tmp_path):
+    # tqdm makes a multiprocessing lock in every process that shows a bar (the training loop does); a child
+    # killed after its call left it to the resource tracker, which warned at exit once per trial
+    (tmp_path / "bar_in_child.py").write_text(
+        "from tqdm.auto import tqdm\n\n\ndef show_bar():\n    return sum(tqdm(range(3)))\n")
+    script = ("from bar_in_child import show_bar\nfrom cotune.isolation import call_in_subprocess\n\n"
+              "if __name__ == '__main__':\n    print([call_in_subprocess(show_bar) for _ in range(2)])\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[3, 3]"
+    assert "leaked semaphore" not in done.stderr
