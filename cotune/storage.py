@@ -133,6 +133,9 @@ class Storage:
             if not parent.is_dir():
                 raise StorageError(f"cannot create the study database {path!r}: folder {str(parent)!r} does not exist")
         self._lock = threading.RLock()
+        #: Trials parsed from their rows, by (study, number), with the row they came from: a study reads
+        #: every trial several times per trial it runs, and parsing (JSON, configurations) was the cost.
+        self._parsed: dict[tuple[int, int], tuple[tuple[Any, ...], Trial]] = {}
         try:
             self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30.0)
             self._conn.execute("PRAGMA foreign_keys = ON")
@@ -322,7 +325,13 @@ class Storage:
                 "info, started_at, finished_at, fidelity FROM trials WHERE study_id = ? ORDER BY number",
                 (study_id,),
             ).fetchall()
-        return [_row_to_trial(r) for r in rows]
+        trials = []
+        for row in rows:
+            parsed = self._parsed.get((study_id, row[0]))
+            if parsed is None or parsed[0] != row:  # new, or changed since (by this process or another)
+                parsed = self._parsed[study_id, row[0]] = (row, _row_to_trial(row))
+            trials.append(parsed[1])
+        return trials
 
 
 def _row_to_trial(row: tuple[Any, ...]) -> Trial:

@@ -182,3 +182,18 @@ def test_a_setting_added_later_takes_its_default_and_an_unknown_one_is_dropped(s
         study = cotune.Study.load(db)
     assert study.settings.acquisition == "ucb" and len(study.trials) == 8
     cotune.Study(space, method="jobs", total_budget=1000, full_budget=100, small_budget=5, seed=0, storage=db)
+
+
+def test_a_reader_sees_trials_another_process_changed_since_it_last_read(space, tmp_path):
+    # the storage keeps trials parsed from rows it read before; a row changed elsewhere is read again
+    db = tmp_path / "study.db"
+    writer = cotune.Study(space, method="random", storage=db, **BUDGETS)
+    trial = writer.ask()
+    reader = cotune.Study.load(db)
+    assert [t.state for t in reader.trials] == [cotune.TrialState.RUNNING]
+    writer.tell(trial, cotune.Result(score=0.5, curve={5: 0.2, 100: 0.5}))
+    second = writer.ask()
+    seen = reader.trials
+    assert [t.state for t in seen] == [cotune.TrialState.COMPLETE, cotune.TrialState.RUNNING]
+    assert seen[0].score == 0.5 and seen[0].curve == {5.0: 0.2, 100.0: 0.5} and seen[1].config == second.config
+    assert reader.trials[0] is seen[0]  # unchanged rows are not parsed again
