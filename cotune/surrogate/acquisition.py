@@ -256,9 +256,10 @@ def optimize_acquisition(
 
     Starts from the best of ``raw_samples`` seeded uniform configurations (flat Dirichlet
     mixtures, discrete values on their grids), then alternates BoTorch's discrete local search
-    (small integer, bool and choice dimensions) with its continuous step (SLSQP with the simplex
+    (small integer, bool and choice dimensions) with a continuous step (SLSQP with the simplex
     as an equality constraint; large integer ranges relaxed), as `optimize_acqf_mixed_alternating`
-    does but without its slow hit-and-run start. The result is rounded to the configuration
+    does but without its slow hit-and-run start; for Matérn acquisitions the continuous step runs
+    in numpy on the closed-form value and gradient (`cotune.surrogate.closed_form`). The result is rounded to the configuration
     actually trained; if that is one of ``exclude`` (failed or already run), the best of the
     random candidates not excluded is used instead. When ``space`` is a block of the joint
     space, ``embed`` maps its configurations to the joint ones whose keys ``exclude`` holds.
