@@ -115,8 +115,8 @@ class _MaternPosterior(torch.autograd.Function):
         T = post.train_Z
         sq = (Z**2).sum(-1, keepdim=True) + (T**2).sum(-1) - 2.0 * Z @ T.transpose(-1, -2)  # ``b x n``
         r = sq.clamp_min(1e-30).sqrt() * (sq > 0)
-        e = torch.exp(-_SQRT5 * r)
-        k = (1.0 + _SQRT5 * r + (5.0 / 3.0) * r**2) * e
+        e = torch.exp(-closed_form.SQRT5 * r)
+        k = (1.0 + closed_form.SQRT5 * r + (5.0 / 3.0) * r**2) * e
         v = torch.linalg.solve_triangular(post.chol, k.transpose(-1, -2), upper=False)  # ``n x b``
         mean = post.mean_constant + k @ post.alpha
         var = 1.0 - (v**2).sum(-2)
@@ -129,14 +129,11 @@ class _MaternPosterior(torch.autograd.Function):
         Z, r, e, v = ctx.saved_tensors
         post = ctx.post
         beta = torch.linalg.solve_triangular(post.chol.transpose(-1, -2), v, upper=True).transpose(-1, -2)  # ``b x n``
-        g = -(5.0 / 3.0) * (1.0 + _SQRT5 * r) * e  # ``b x n``
+        g = -(5.0 / 3.0) * (1.0 + closed_form.SQRT5 * r) * e  # ``b x n``
         # d(mean)/dX and d(var)/dX are sums over training points of g * w * (z - t) / l, w = alpha or -2 beta
         W = g * (grad_mean.unsqueeze(-1) * post.alpha - 2.0 * grad_var.unsqueeze(-1) * beta)  # ``b x n``
         grad_X = (Z * W.sum(-1, keepdim=True) - W @ post.train_Z) / post.lengthscale
         return grad_X, None
-
-
-_SQRT5 = math.sqrt(5.0)
 
 
 class _CachedAnalytic(AcquisitionFunction):

@@ -19,7 +19,7 @@ from scipy.linalg import solve_triangular
 from scipy.optimize import minimize
 from scipy.special import erfcx, log_ndtr
 
-_SQRT5 = math.sqrt(5.0)
+SQRT5 = math.sqrt(5.0)  # of the Matérn-5/2 kernel, shared with the torch posterior
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _LOG_SQRT_PI_DIV_2 = 0.5 * math.log(math.pi / 2.0)
 #: SLSQP iterations per continuous step, as BoTorch's mixed optimiser allows.
@@ -62,12 +62,12 @@ class ClosedFormAcquisition:
         z = full / self.lengthscale
         sq = np.maximum(z @ z + self.train_sq - 2.0 * (self.train_Z @ z), 0.0)
         r = np.sqrt(sq)
-        e = np.exp(-_SQRT5 * r)
-        k = (1.0 + _SQRT5 * r + (5.0 / 3.0) * sq) * e
+        e = np.exp(-SQRT5 * r)
+        k = (1.0 + SQRT5 * r + (5.0 / 3.0) * sq) * e
         v = solve_triangular(self.chol, k, lower=True, check_finite=False)
         mean = self.mean_constant + k @ self.alpha
         var = 1.0 - v @ v
-        g = -(5.0 / 3.0) * (1.0 + _SQRT5 * r) * e
+        g = -(5.0 / 3.0) * (1.0 + SQRT5 * r) * e
         w_mean = g * self.alpha
         d_mean = (z * w_mean.sum() - w_mean @ self.train_Z) / self.lengthscale
         if var <= 1e-12:  # clamped, as the torch posterior is: no gradient
