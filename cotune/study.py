@@ -24,6 +24,7 @@ from cotune.methods.base import History
 from cotune.settings import StudySettings
 from cotune.space.search_space import Config, SearchSpace
 from cotune.storage import Storage
+from cotune.threads import one_torch_thread
 from cotune.trial import Result, Role, Trial, TrialState, finite_curve
 
 logger = logging.getLogger(__name__)
@@ -255,7 +256,8 @@ class Study:
                                           started_at=time.time())
                 return dataclasses.replace(trial, state=TrialState.RUNNING)
         history = self.history()
-        request = self.method.ask(history)
+        with one_torch_thread():
+            request = self.method.ask(history)
         if request is None:
             return None
         if not history.fits(self.settings.charge(request.budget, request.fidelity)):
@@ -320,7 +322,8 @@ class Study:
         if fields["state"] is TrialState.COMPLETE:
             done = dataclasses.replace(current, state=TrialState.COMPLETE, score=fields["score"],
                                        curve=fields["curve"], cost=fields["cost"])
-            fields.update(self.method.annotate(self.history(), done))
+            with one_torch_thread():
+                fields.update(self.method.annotate(self.history(), done))
         self.storage.update_trial(self._study_id, number, **fields)
         for key, value_ in self.method.attributes().items():
             self.storage.set_attr(self._study_id, key, value_)

@@ -376,9 +376,9 @@ class Landscape(Protocol):
 
 def _recorded(name: str) -> Callable[..., Landscape]:
     def make(**kw: Any) -> Landscape:
-        from cotune.bench.recorded import RecordedLandscape, recording_path
+        from cotune.bench.recorded import RecordedLandscape, proxy_recording_paths, recording_path
 
-        return RecordedLandscape(path=recording_path(name), **kw)
+        return RecordedLandscape(path=recording_path(name), proxy_paths=proxy_recording_paths(name), **kw)
 
     return make
 
@@ -414,6 +414,7 @@ LANDSCAPES: dict[str, Callable[..., Landscape]] = {
     **{f"scales8-{c:g}": _scales(8, c, 1) for c in SCALE_CORRELATIONS},
     "smollm2-trivia": _recorded("smollm2-trivia"),
     "smollm2-blend": _recorded("smollm2-blend"),
+    "scales-real": _recorded("scales-real"),
 }
 
 

@@ -25,7 +25,10 @@ from cotune.trial import Result
 #: Facts of a run's info kept in a recording (timings and the final training loss).
 INFO_KEYS = ("steps", "train_seconds", "eval_seconds", "wall_seconds", "train_loss_last")
 #: Recordings shipped with the package, by benchmark name.
-RECORDINGS = {"smollm2-trivia": "smollm2-trivia.json", "smollm2-blend": "smollm2-blend.json"}
+RECORDINGS = {"smollm2-trivia": "smollm2-trivia.json", "smollm2-blend": "smollm2-blend.json",
+              "scales-real": "scales-real-m.json"}
+#: Recordings of the same configurations on smaller models, by benchmark name: ``(proxy, file)``.
+PROXY_RECORDINGS = {"scales-real": (("xs", "scales-real-xs.json"), ("s", "scales-real-s.json"))}
 
 
 def packaged_data(filename: str) -> Path:
@@ -36,6 +39,11 @@ def packaged_data(filename: str) -> Path:
 def recording_path(name: str) -> Path:
     """The packaged data file of recording ``name``."""
     return packaged_data(RECORDINGS[name])
+
+
+def proxy_recording_paths(name: str) -> tuple[tuple[str, Path], ...]:
+    """``(proxy, packaged file)`` of recording ``name``'s proxy models (none for most)."""
+    return tuple((proxy, packaged_data(file)) for proxy, file in PROXY_RECORDINGS.get(name, ()))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -132,3 +132,22 @@ def test_a_recording_with_proxy_models_replays_each_at_its_cost_over_the_shared_
     assert landscape.proxy_rank_correlations() == {"s": pytest.approx(float(expected.statistic))}
     with pytest.raises(ValueError, match="unknown proxy 'xl'"):
         landscape(config, 100.0, proxy="xl")
+
+
+def test_the_packaged_multi_scale_recording_replays_its_proxies_at_their_cost():
+    from cotune.bench.landscapes import make_landscape
+
+    bench = make_landscape("scales-real", full_budget=100.0, curve_budgets=(25.0,))
+    assert bench.data["generator"] == "benchmarks/record_multiscale.py" and len(bench.data["runs"]) >= 80
+    costs = bench.proxies
+    assert set(costs) == {"xs", "s"} and 0 < costs["xs"] < costs["s"] < 0.2  # weights per token of 3 widths
+    config = cotune.Config.from_dict(bench.data["runs"][5]["config"])
+    assert bench(config, 100.0, proxy="xs").cost == pytest.approx(100.0 * costs["xs"])
+    assert bench(config, 100.0, proxy="xs").score != bench(config, 100.0).score
+    correlations = bench.proxy_rank_correlations()
+    assert set(correlations) == {"xs", "s"} and all(-1 <= c <= 1 for c in correlations.values())
+    result = cotune.optimize(bench, bench.space, total_budget=400, full_budget=100, small_budget=25, method="jobs",
+                             proxies=costs, seed=0)
+    full = {t.config.key() for t in result.trials if t.budget == 100.0 and t.fidelity is None}
+    assert {t.config.key() for t in result.trials if t.fidelity == "xs"} <= full  # each full run paired on xs
+    assert any(t.fidelity == "xs" for t in result.trials) and 0.0 <= bench.regret(result.best.config)
