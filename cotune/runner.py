@@ -48,11 +48,9 @@ def run_study(
     cancel = True
     try:
         while True:
-            while len(running) < runner.n_workers:
-                trial = study.ask()
-                if trial is None:
-                    break
-                running[runner.submit(for_trial(objective, trial), trial.config, trial.budget)] = trial
+            if len(running) < runner.n_workers:
+                for trial in study.ask_batch(runner.n_workers - len(running)):
+                    running[runner.submit(for_trial(objective, trial), trial.config, trial.budget)] = trial
             if not running:
                 break
             done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)

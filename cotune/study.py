@@ -20,7 +20,7 @@ from cotune.exceptions import (
 from cotune.executors import Executor
 from cotune.isolation import refuse_unguarded_start
 from cotune.methods import make_method
-from cotune.methods.base import History
+from cotune.methods.base import History, TrialRequest
 from cotune.settings import StudySettings
 from cotune.space.search_space import Config, SearchSpace
 from cotune.storage import Storage
@@ -249,17 +249,33 @@ class Study:
         While trials are running, another call proposes a different configuration, so several
         workers can be fed at once.
         """
+        trials = self.ask_batch(1)
+        return trials[0] if trials else None
+
+    def ask_batch(self, k: int) -> list[Trial]:
+        """Start up to ``k`` trials for workers free at once (queued ones first); fewer, or none,
+        when the method is done. GP methods propose them from one fit (`Method.ask_batch`)."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise SettingsError(f"ask_batch needs k >= 1 trials, got {k!r}")
         self._take_over()
+        started: list[Trial] = []
         for trial in self.trials:
-            if trial.state is TrialState.WAITING:
+            if trial.state is TrialState.WAITING and len(started) < k:
                 self.storage.update_trial(self._study_id, trial.number, state=TrialState.RUNNING,
                                           started_at=time.time())
-                return dataclasses.replace(trial, state=TrialState.RUNNING)
-        history = self.history()
-        with one_torch_thread():
-            request = self.method.ask(history)
-        if request is None:
-            return None
+                started.append(dataclasses.replace(trial, state=TrialState.RUNNING))
+        while len(started) < k:
+            history = self.history()
+            with one_torch_thread():
+                requests = self.method.ask_batch(history, k - len(started))
+            if not requests:
+                break
+            for request in requests[: k - len(started)]:
+                started.append(self._start(self.history(), request))
+        return started
+
+    def _start(self, history: History, request: TrialRequest) -> Trial:
+        """Create the running trial ``request`` asks for, after checking the method asked for something valid."""
         if not history.fits(self.settings.charge(request.budget, request.fidelity)):
             raise TrialStateError(
                 f"method {self.settings.method!r} asked for budget {request.budget} with only "

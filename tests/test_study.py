@@ -150,3 +150,11 @@ def test_a_proxy_run_reserves_and_is_charged_its_cost(space, tmp_path):
     charged = [t.cost for t in result.trials[4:] if t.fidelity == "small"]
     assert charged and all(c == pytest.approx(0.1 * t.budget) for c, t in
                            zip(charged, [t for t in result.trials[4:] if t.fidelity == "small"]))
+
+
+def test_a_batch_of_trials_needs_a_positive_count(space):
+    study = cotune.Study(space, **BUDGETS)
+    for bad in (0, -1, True, 2.0):
+        with pytest.raises(cotune.SettingsError, match="ask_batch needs k >= 1"):
+            study.ask_batch(bad)
+    assert [t.budget for t in study.ask_batch(2)] == [100, 100]

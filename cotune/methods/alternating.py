@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cotune.methods.base import History
+from cotune.methods.base import History, TrialRequest
 from cotune.methods.bo import BOMethod
 from cotune.space.blocks import Block
 from cotune.space.search_space import Config
@@ -22,6 +22,10 @@ class AlternatingMethod(BOMethod):
     """
 
     name = "alternating"
+
+    def ask_batch(self, history: History, k: int) -> list[TrialRequest]:
+        """One full run at a time: the block searched may change with every full run made."""
+        return super().ask_batch(history, 1)
 
     def search_block(self, history: History) -> tuple[Block | None, Config | None]:
         s = self.settings

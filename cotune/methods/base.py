@@ -111,6 +111,15 @@ class Method(abc.ABC):
         propose something else (batch proposals for parallel workers).
         """
 
+    def ask_batch(self, history: History, k: int) -> list[TrialRequest]:
+        """Up to ``k`` distinct trials to start together (workers freed at once), empty when done.
+
+        By default one `ask`; a GP method proposes several from one fit (each conditioned on the
+        ones before it), so feeding k workers costs one fit. The study asks again for the rest.
+        """
+        request = self.ask(history)
+        return [] if request is None else [request]
+
     def annotate(self, history: History, trial: Trial) -> dict[str, Any]:
         """Extra fields (``predicted``, ``predicted_var``) stored with a trial as it completes."""
         return {}

@@ -46,25 +46,31 @@ class BOMethod(Method):
         return [join(config, default, self.block) for config in design]
 
     def ask(self, history: History) -> TrialRequest | None:
+        requests = self.ask_batch(history, 1)
+        return requests[0] if requests else None
+
+    def ask_batch(self, history: History, k: int) -> list[TrialRequest]:
+        """The design's next points, else up to ``k`` proposals from one fit (as many as fit the budget)."""
         budget = self.settings.full_budget
-        if not history.fits(budget):
-            return None
+        k = min(k, int(history.remaining // budget + 1e-9) if history.fits(budget) else 0)
+        if k < 1:
+            return []
         used = history.used_keys(budget)
-        for config in self.design():
-            if config.key() not in used:
-                return TrialRequest(config, budget, Role.FULL)
+        design = [TrialRequest(c, budget, Role.FULL) for c in self.design() if c.key() not in used][:k]
+        if design:
+            return design
         done = [t for t in history.complete(budget) if t.score is not None]
         if not done:
-            return None
+            return []
         block, base = self.search_block(history)
         X = self.space.encode_many([t.config for t in done])
         y = np.array([t.score for t in done])
         pending = self.space.encode_many([t.config for t in history.pending])
-        config = self.proposer.propose(
+        configs = self.proposer.propose_batch(
             X, y, np.zeros(len(y)), X_pending=pending, exclude=used,
-            seed=step_seed(self.settings.seed, len(history.trials)), block=block, base=base,
+            seeds=[step_seed(self.settings.seed, len(history.trials) + i) for i in range(k)], block=block, base=base,
         )
-        return TrialRequest(config, budget, Role.FULL)
+        return [TrialRequest(config, budget, Role.FULL) for config in configs]
 
     def search_block(self, history: History) -> tuple[Block | None, Config | None]:
         """The block the next proposal searches and the configuration holding the other block."""

@@ -248,27 +248,31 @@ class JobsMethod(Method):
 
     # ------------------------------------------------------------------ asking
     def ask(self, history: History) -> TrialRequest | None:
-        s = self.settings
+        requests = self.ask_batch(history, 1)
+        return requests[0] if requests else None
+
+    def ask_batch(self, history: History, k: int) -> list[TrialRequest]:
+        """The next trial, or in the search up to ``k`` short runs from one fit (`_ask_search`)."""
         start = self.search_start(history)
         if start is None:
             request, cheap = self._ask_before_search(history, self.pairs(history))
             if cheap is None:
-                return request
+                return [] if request is None else [request]
             pairs = self.pairs(history, cheap.budget, cheap.proxy)
         else:
             cheap = self.search_fidelity(history, start)
             pairs = self.pairs(history, cheap.budget, cheap.proxy)
             if any(t.role is Role.FULL and t.number > start for t in history.trials):
-                return self._ask_full(history)  # the search stopped paying: full runs to the end
+                return self._ask_full(history, k)  # the search stopped paying: full runs to the end
             evidence = self.evidence(history, pairs, cheap)
             if evidence is not None:
                 self._record(evidence, pairs, cheap)
                 if short_runs_stop(evidence):
                     self._attrs["decision"] = (f"back to full runs after {evidence.n_checked} confirmations: "
                                                + evidence.describe())
-                    return self._ask_full(history)
-        full_keys = {t.config.key() for t in history.trials if t.budget == s.full_budget}
-        return self._ask_search(history, pairs, full_keys, cheap)
+                    return self._ask_full(history, k)
+        full_keys = {t.config.key() for t in history.trials if t.budget == self.settings.full_budget}
+        return self._ask_search(history, pairs, full_keys, cheap, k)
 
     def _ask_before_search(self, history: History, pairs: list[Pair]) -> tuple[TrialRequest | None, Cheap | None]:
         """The next full run (or a short or proxy run making a pair), or ``(None, cheap)`` to start
@@ -316,7 +320,8 @@ class JobsMethod(Method):
             else:
                 detail = "too few full runs with a short-run score"
             self._attrs["decision"] = f"full runs only: short runs did not pay by {last} full runs ({detail})"
-        return self._ask_full(history), None
+        full = self._ask_full(history, 1)
+        return (full[0] if full else None), None
 
     def _test(self, history: History, least: int) -> Cheap | None:
         """The cheap observation the search switches to (recording why), or None where none pays."""
@@ -354,10 +359,10 @@ class JobsMethod(Method):
                     return TrialRequest(trial.config, s.full_budget, Role.SHORT, fidelity=proxy)
         return None
 
-    def _ask_full(self, history: History) -> TrialRequest | None:
-        """A full run of full-run BO (`BOMethod`): the baseline and its Sobol design first, then
-        proposals over the measured full scores."""
-        return self._full_runs.ask(history)
+    def _ask_full(self, history: History, k: int) -> list[TrialRequest]:
+        """Up to ``k`` full runs of full-run BO (`BOMethod`): the baseline and its Sobol design
+        first, then proposals over the measured full scores."""
+        return self._full_runs.ask_batch(history, k)
 
     def _observations(self, history: History, pairs: list[Pair],
                       cheap: Cheap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -379,11 +384,12 @@ class JobsMethod(Method):
         return self.space.encode_many(configs), np.array(y), np.array(yvar)
 
     def _ask_search(self, history: History, pairs: list[Pair], full_keys: set[str],
-                    cheap: Cheap) -> TrialRequest | None:
-        """A run of ``cheap`` proposed on F's predictions, or a confirmation when one is due."""
+                    cheap: Cheap, k: int) -> list[TrialRequest]:
+        """Up to ``k`` runs of ``cheap`` proposed on F's predictions (no more than run before the
+        next confirmation is due), or that confirmation."""
         s = self.settings
         if self.predictor(pairs) is None:
-            return None
+            return []
         confirms = [t for t in history.trials if t.role is Role.CONFIRM]
         cost = self.cost(cheap)
         n_confirm = self.n_confirm(sum(1 for t in history.trials if t.role is Role.FULL), cost)
@@ -391,30 +397,38 @@ class JobsMethod(Method):
         self._attrs["n_confirm"] = n_confirm
         X, y, yvar = self._observations(history, pairs, cheap)
         short_left = math.floor((history.remaining - reserve) / cost + 1e-9)
-        if s.n_confirm is None and self._confirmation_due(history, len(confirms), n_confirm, short_left):
-            request = self._ask_confirmation(history, X, y, yvar, full_keys, cheap)
-            if request is not None:
-                return request
+        if s.n_confirm is None:
+            before_due = self._short_runs_before_confirmation(history, len(confirms), n_confirm, short_left)
+            if before_due == 0:
+                request = self._ask_confirmation(history, X, y, yvar, full_keys, cheap)
+                if request is not None:
+                    return [request]
+            k = min(k, before_due or k)
         if short_left >= 1:
             running = [*history.pending, *(t for t in history.proxy_trials if not t.state.finished)]
-            config = self.proposer.propose(
+            made = len(history.trials) + len(history.proxy_trials)
+            configs = self.proposer.propose_batch(
                 X, y, yvar, X_pending=self.space.encode_many([t.config for t in running]),
                 exclude=history.used_keys(cheap.budget, cheap.proxy),
-                seed=step_seed(s.seed, len(history.trials) + len(history.proxy_trials)),
+                seeds=[step_seed(s.seed, made + i) for i in range(min(k, short_left))],
             )
-            return TrialRequest(config, cheap.budget, Role.SHORT, fidelity=cheap.proxy)
+            return [TrialRequest(config, cheap.budget, Role.SHORT, fidelity=cheap.proxy) for config in configs]
         if len(confirms) >= n_confirm or not history.fits(s.full_budget):
-            return None
-        return self._ask_confirmation(history, X, y, yvar, full_keys, cheap)
+            return []
+        request = self._ask_confirmation(history, X, y, yvar, full_keys, cheap)
+        return [] if request is None else [request]
 
-    def _confirmation_due(self, history: History, done: int, n_confirm: int, short_left: int) -> bool:
-        """Whether the search has made enough short runs for the next of ``n_confirm`` confirmations
-        spread evenly over it (the default schedule): the j-th is due after j / n_confirm of them."""
+    def _short_runs_before_confirmation(self, history: History, done: int, n_confirm: int,
+                                        short_left: int) -> int | None:
+        """Short runs the search makes before the next of ``n_confirm`` confirmations, spread
+        evenly over it (the default schedule), is due: the j-th after j / n_confirm of them;
+        0 when it is due now, None when no confirmation is left to make."""
         if done >= n_confirm or not history.fits(self.settings.full_budget):
-            return False
+            return None
         start = self.search_start(history)
         searched = sum(1 for t in _by_number(history) if t.role is Role.SHORT and start is not None and t.number >= start)
-        return searched * n_confirm >= (searched + short_left) * (done + 1)
+        due_at = -(-(searched + short_left) * (done + 1) // n_confirm)  # the ceiling, in integers
+        return max(0, due_at - searched)
 
     def _ask_confirmation(self, history: History, X: np.ndarray, y: np.ndarray, yvar: np.ndarray,
                           full_keys: set[str], cheap: Cheap) -> TrialRequest | None:

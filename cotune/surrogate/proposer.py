@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 
@@ -60,14 +61,43 @@ class Proposer:
             block: search only this block ("data" or "model") of the joint space, the GP still
                 modelling both; the other block keeps its values in ``base``.
         """
+        return self.propose_batch(X, y, yvar, X_pending=X_pending, exclude=exclude, seeds=[seed], block=block,
+                                  base=base)[0]
+
+    def propose_batch(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        yvar: np.ndarray,
+        *,
+        X_pending: np.ndarray,
+        exclude: set[str],
+        seeds: list[int],
+        block: Block | None = None,
+        base: Config | None = None,
+    ) -> list[Config]:
+        """``len(seeds)`` distinct configurations from one fit: each maximises the acquisition with
+        the pending points and the ones proposed before it conditioned on at their posterior mean
+        (kriging believer), exactly as one `propose` per free worker would, minus the refits.
+        Arguments as `propose`; ``seeds`` seeds each proposal's optimiser."""
         gp = self.fit(X, y, yvar)
-        conditioned = with_pending(gp, X, y, yvar, X_pending)
-        acqf = make_acquisition(conditioned, self.options.kind, X)
+        if block is not None and base is None:
+            raise ValueError("a block proposal needs the base configuration that supplies the other block")
+        pending, excluded, out = np.asarray(X_pending).reshape(-1, self.space.dim), set(exclude), []
+        for seed in seeds:
+            acqf = make_acquisition(with_pending(gp, X, y, yvar, pending), self.options.kind, X)
+            config = self._maximise(acqf, seed, excluded, block, base)
+            out.append(config)
+            excluded.add(config.key())
+            pending = np.vstack([pending, self.space.encode(config)])
+        return out
+
+    def _maximise(self, acqf: Any, seed: int, exclude: set[str], block: Block | None,
+                  base: Config | None) -> Config:
+        """The trainable configuration maximising ``acqf`` over the space, or over ``block`` of it."""
         if block is None:
             point = optimize_acquisition(acqf, self.space, seed=seed, exclude=exclude, options=self.options)
             return self.space.decode(point)
-        if base is None:
-            raise ValueError("a block proposal needs the base configuration that supplies the other block")
         encoded = self.space.encode(base)
         fixed = {i: encoded[i] for i in block_dims(self.space, other(block))}
         sub = block_space(self.space, block)

@@ -53,6 +53,25 @@ def test_same_seed_gives_the_same_trials(method, space, objective):
     assert [(t.config, t.budget) for t in a.trials] == [(t.config, t.budget) for t in b.trials]
 
 
+def _in_rounds(study: cotune.Study, objective, ask_k) -> list[tuple]:
+    """Run ``study`` in rounds of three workers: ask for three trials (``ask_k``), then tell them all."""
+    while trials := ask_k(study):
+        assert len(trials) <= 3 and len({(t.config.key(), t.budget, t.fidelity) for t in trials}) == len(trials)
+        for trial in trials:
+            study.tell(trial, objective(trial.config, trial.budget))
+    return [(t.config, t.budget, t.role) for t in study.trials]
+
+
+def test_a_batch_for_free_workers_is_what_one_ask_per_worker_would_give(method, space):
+    def one_by_one(study):
+        return [t for t in (study.ask() for _ in range(3)) if t is not None]
+
+    settings = dict(method=method, seed=3, **{**BUDGETS, "total_budget": 1200})
+    batched = _in_rounds(cotune.Study(space, **settings), predictive, lambda study: study.ask_batch(3))
+    assert batched == _in_rounds(cotune.Study(space, **settings), predictive, one_by_one)
+    assert len(batched) > 12 if method == "jobs" else len(batched) >= 12  # jobs searched with short runs
+
+
 def test_enqueued_configurations_are_trained_first_counted_and_seen(method, space, objective):
     study = cotune.Study(space, method=method, seed=0, **BUDGETS)
     mine = study.enqueue({"mixture": {"wiki": 0.6, "code": 0.2, "math": 0.2}, "params": {"lora_rank": 16}})
