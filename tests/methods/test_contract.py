@@ -186,6 +186,17 @@ def test_jobs_searches_with_the_cheapest_short_budget_whose_runs_predict(space):
     assert result.spent == pytest.approx(1000)
 
 
+def test_jobs_batches_its_search_up_to_each_due_confirmation(space):
+    def one_by_one(study):
+        return [t for t in (study.ask() for _ in range(3)) if t is not None]
+
+    batched = _in_rounds(cotune.Study(space, **SEARCH), predictive, lambda study: study.ask_batch(3))
+    assert batched == _in_rounds(cotune.Study(space, **SEARCH), predictive, one_by_one)
+    roles = [role for _, _, role in batched]
+    first = roles.index(Role.CONFIRM)  # the first of two halfway through the 20 short runs, not at the end
+    assert roles.count(Role.CONFIRM) == 2 and roles[first - 10:first] == roles[first + 1:first + 11] == [Role.SHORT] * 10
+
+
 def test_jobs_is_full_run_bo_where_short_runs_mislead(space):
     jobs = cotune.optimize(misleading, space, **SEARCH)
     bo = cotune.optimize(misleading, space, **{**SEARCH, "method": "bo"})
