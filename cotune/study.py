@@ -24,7 +24,7 @@ from cotune.methods.base import History, TrialRequest
 from cotune.settings import StudySettings
 from cotune.space.search_space import Config, SearchSpace
 from cotune.storage import Storage
-from cotune.threads import one_torch_thread
+from cotune.threads import one_thread
 from cotune.trial import Result, Role, Trial, TrialState, finite_curve
 
 logger = logging.getLogger(__name__)
@@ -266,7 +266,7 @@ class Study:
                 started.append(dataclasses.replace(trial, state=TrialState.RUNNING))
         while len(started) < k:
             history = self.history()
-            with one_torch_thread():
+            with one_thread():
                 requests = self.method.ask_batch(history, k - len(started))
             if not requests:
                 break
@@ -338,7 +338,7 @@ class Study:
         if fields["state"] is TrialState.COMPLETE:
             done = dataclasses.replace(current, state=TrialState.COMPLETE, score=fields["score"],
                                        curve=fields["curve"], cost=fields["cost"])
-            with one_torch_thread():
+            with one_thread():
                 fields.update(self.method.annotate(self.history(), done))
         self.storage.update_trial(self._study_id, number, **fields)
         for key, value_ in self.method.attributes().items():
