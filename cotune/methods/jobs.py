@@ -296,6 +296,9 @@ class JobsMethod(Method):
                 cheap = self._test(history, len(pairs))
                 if cheap is not None:
                     return None, cheap
+            fulls = [t for t in history.trials if t.budget == s.full_budget]
+            if n_full == last and any(not t.state.finished for t in fulls):
+                return None, None  # parallel workers: no full run past the last test until it is made
         elif "decision" not in self._attrs:
             fulls = [t for t in history.trials if t.budget == s.full_budget]
             if any(not t.state.finished for t in fulls[:last]):

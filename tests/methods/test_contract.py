@@ -197,6 +197,17 @@ def test_jobs_batches_its_search_up_to_each_due_confirmation(space):
     assert roles.count(Role.CONFIRM) == 2 and roles[first - 10:first] == roles[first + 1:first + 11] == [Role.SHORT] * 10
 
 
+def test_jobs_makes_no_full_run_past_its_switch_test_while_the_test_waits_for_running_ones(space):
+    study = cotune.Study(space, **SEARCH)
+    for _ in range(5):
+        trial = study.ask()
+        study.tell(trial, predictive(trial.config, trial.budget))
+    sixth = study.ask()  # the last full run the switch test (at 60% of the budget) may see
+    assert sixth.role is Role.FULL and study.ask() is None  # a free worker waits for the test
+    study.tell(sixth, predictive(sixth.config, sixth.budget))
+    assert study.ask().role is Role.SHORT  # the test passed on six full runs, as one worker's would
+
+
 def test_jobs_is_full_run_bo_where_short_runs_mislead(space):
     jobs = cotune.optimize(misleading, space, **SEARCH)
     bo = cotune.optimize(misleading, space, **{**SEARCH, "method": "bo"})
