@@ -59,7 +59,16 @@ class History:
 
     def fits(self, budget: float) -> bool:
         """Whether a run of ``budget`` can start without exceeding the total budget."""
-        return budget <= self.remaining * (1 + 1e-9) + 1e-9
+        return budget <= self._room
+
+    def affordable(self, budget: float) -> int:
+        """How many runs of ``budget`` can still start, one after another (`fits` for each)."""
+        return int(self._room // budget)
+
+    @property
+    def _room(self) -> float:
+        """The remaining budget with the tolerance sums of float budgets need."""
+        return self.remaining * (1 + 1e-9) + 1e-9
 
     @property
     def pending(self) -> list[Trial]:

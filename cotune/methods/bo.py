@@ -52,7 +52,7 @@ class BOMethod(Method):
     def ask_batch(self, history: History, k: int) -> list[TrialRequest]:
         """The design's next points, else up to ``k`` proposals from one fit (as many as fit the budget)."""
         budget = self.settings.full_budget
-        k = min(k, int(history.remaining // budget + 1e-9) if history.fits(budget) else 0)
+        k = min(k, history.affordable(budget))
         if k < 1:
             return []
         used = history.used_keys(budget)

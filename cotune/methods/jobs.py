@@ -278,7 +278,8 @@ class JobsMethod(Method):
         """The next full run (or a short or proxy run making a pair), or ``(None, cheap)`` to start
         the search with runs of the cheap observation ``cheap``."""
         s = self.settings
-        n_full = sum(1 for t in history.trials if t.budget == s.full_budget)
+        fulls = [t for t in history.trials if t.budget == s.full_budget]
+        n_full = len(fulls)
         last = self.last_switch(history, pairs)
         if n_full <= last:
             own = [t for t in history.trials if t.state is TrialState.COMPLETE and t.budget == s.full_budget]
@@ -296,11 +297,9 @@ class JobsMethod(Method):
                 cheap = self._test(history, len(pairs))
                 if cheap is not None:
                     return None, cheap
-            fulls = [t for t in history.trials if t.budget == s.full_budget]
             if n_full == last and any(not t.state.finished for t in fulls):
                 return None, None  # parallel workers: no full run past the last test until it is made
         elif "decision" not in self._attrs:
-            fulls = [t for t in history.trials if t.budget == s.full_budget]
             if any(not t.state.finished for t in fulls[:last]):
                 return None, None  # parallel workers: the test waits for the full runs it is made on
             # the test as it stood when the last full run it may see was proposed (sequentially, it

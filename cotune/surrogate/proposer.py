@@ -38,32 +38,6 @@ class Proposer:
         self.last_gp = gp
         return gp
 
-    def propose(
-        self,
-        X: np.ndarray,
-        y: np.ndarray,
-        yvar: np.ndarray,
-        *,
-        X_pending: np.ndarray,
-        exclude: set[str],
-        seed: int,
-        block: Block | None = None,
-        base: Config | None = None,
-    ) -> Config:
-        """The configuration maximising the acquisition given observations and pending points.
-
-        Args:
-            X: ``n x d`` encoded configurations as trained.
-            y: ``n`` scores; yvar: ``n`` noise variances (0 for measured scores).
-            X_pending: ``p x d`` configurations being trained now (a kriging-believer batch).
-            exclude: keys of configurations that must not be proposed.
-            seed: seed of the acquisition optimiser's random starts.
-            block: search only this block ("data" or "model") of the joint space, the GP still
-                modelling both; the other block keeps its values in ``base``.
-        """
-        return self.propose_batch(X, y, yvar, X_pending=X_pending, exclude=exclude, seeds=[seed], block=block,
-                                  base=base)[0]
-
     def propose_batch(
         self,
         X: np.ndarray,
@@ -76,10 +50,19 @@ class Proposer:
         block: Block | None = None,
         base: Config | None = None,
     ) -> list[Config]:
-        """``len(seeds)`` distinct configurations from one fit: each maximises the acquisition with
+        """``len(seeds)`` distinct configurations from one fit, each maximising the acquisition with
         the pending points and the ones proposed before it conditioned on at their posterior mean
-        (kriging believer), exactly as one `propose` per free worker would, minus the refits.
-        Arguments as `propose`; ``seeds`` seeds each proposal's optimiser."""
+        (kriging believer): what one proposal per free worker would give, minus the refits.
+
+        Args:
+            X: ``n x d`` encoded configurations as trained.
+            y: ``n`` scores; yvar: ``n`` noise variances (0 for measured scores).
+            X_pending: ``p x d`` configurations being trained now.
+            exclude: keys of configurations that must not be proposed.
+            seeds: one seed per proposal, of the acquisition optimiser's random starts.
+            block: search only this block ("data" or "model") of the joint space, the GP still
+                modelling both; the other block keeps its values in ``base``.
+        """
         gp = self.fit(X, y, yvar)
         if block is not None and base is None:
             raise ValueError("a block proposal needs the base configuration that supplies the other block")
