@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -60,6 +60,26 @@ def _clip01(u: float) -> float:
     return min(1.0, max(0.0, float(u)))
 
 
+def _round_decimals(v: np.ndarray, digits: np.ndarray, fallback: np.ndarray, inputs: np.ndarray,
+                    exact: Callable[[float], float]) -> np.ndarray:
+    """``round(x, d)`` for every ``x`` of ``v`` and ``d`` of ``digits``, as Python rounds floats (to the
+    nearest decimal, ties to even): ``rint(x * 10**d) / 10**d`` is exact except within rounding
+    error of a tie, so those (and ``fallback`` ones) take ``exact`` of their ``inputs``, the scalar path."""
+    out = np.empty_like(v)
+    ok = ~fallback & (np.abs(digits) <= 22)
+    d = np.where(ok, digits, 0.0)
+    up = d >= 0
+    scale = 10.0 ** np.abs(d)
+    x = np.where(up, v * scale, v / scale)
+    q = np.rint(x)
+    ok &= np.abs(x - np.floor(x) - 0.5) > 1e-3
+    out[ok] = np.where(up, q / scale, q * scale)[ok]
+    if not ok.all():
+        distinct, index = np.unique(inputs[~ok], return_inverse=True)  # e.g. every clipped point at once
+        out[~ok] = np.array([exact(float(x)) for x in distinct])[index.reshape(-1)]
+    return out
+
+
 def _check_bounds(low: float, high: float, log: bool, cls: str) -> None:
     if not (math.isfinite(low) and math.isfinite(high)):
         raise SpaceError(f"{cls} bounds must be finite, got low={low!r}, high={high!r}")
@@ -108,6 +128,31 @@ class Float(Param):
             v = round(v, FLOAT_DIGITS - 1 - math.floor(math.log10(self.high - self.low)))
         return min(self.high, max(self.low, v))
 
+    def decode_many(self, u: np.ndarray) -> np.ndarray:
+        """`decode` of every finite value of ``u``, exactly, in numpy (the acquisition optimiser
+        rounds thousands of candidates); rounding ties and decade edges go through `decode`."""
+        u = np.clip(np.asarray(u, dtype=np.float64), 0.0, 1.0)
+        if self.log:
+            lo, hi = math.log(self.low), math.log(self.high)
+            v = np.exp(lo + u * (hi - lo))
+            with np.errstate(divide="ignore"):
+                exponent = np.log10(v)
+            digits = FLOAT_DIGITS - 1 - np.floor(exponent)
+            edge = np.abs(exponent - np.rint(exponent)) < 1e-9
+        else:
+            v = self.low + u * (self.high - self.low)
+            digits = np.full(v.shape, FLOAT_DIGITS - 1 - math.floor(math.log10(self.high - self.low)), dtype=np.float64)
+            edge = np.zeros(v.shape, dtype=bool)
+        v = _round_decimals(v, digits, edge, u, self.decode)
+        return np.where(v < self.high, np.where(v > self.low, v, self.low), self.high)
+
+    def round_many(self, u: np.ndarray) -> np.ndarray:
+        v = self.decode_many(u)
+        if self.log:  # math.log, as `encode`: numpy's log may differ in the last bit on some CPUs
+            logs = np.fromiter(map(math.log, v.tolist()), dtype=np.float64, count=v.size)
+            return (logs - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
+        return (v - self.low) / (self.high - self.low)
+
     def validate(self, value: Any, name: str) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SpaceError(f"parameter {name!r} must be a number, got {value!r}")
@@ -152,6 +197,11 @@ class Int(Param):
 
     def decode(self, u: float) -> int:
         return int(min(self.high, max(self.low, round(self._relaxed.decode(u)))))
+
+    def round_many(self, u: np.ndarray) -> np.ndarray:
+        values = np.clip(np.rint(self._relaxed.decode_many(u)), self.low, self.high)
+        distinct, index = np.unique(values, return_inverse=True)
+        return np.array([self.encode(int(v)) for v in distinct], dtype=np.float64)[index.reshape(-1)]
 
     def grid(self) -> list[float] | None:
         return [self.encode(v) for v in range(self.low, self.high + 1)]
