@@ -43,6 +43,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
                    help="n_init for every method: a count or 'auto' (default: each method's own)")
     p.add_argument("--n-confirm", type=int, default=None,
                    help="n_confirm for every method that confirms (default: each method's own)")
+    p.add_argument("--short-runs", choices=["tested", "always"], default="tested",
+                   help="jobs: search with short runs once its full runs show they pay (tested, the default) or "
+                        "after n_init full runs whatever they show (always: the paper's JoBS)")
     p.add_argument("--warm-start", default=None, metavar="BENCHMARK",
                    help="start every run from a bo study of this benchmark (same space, seed and budget), "
                         "e.g. lora-mix-sibling for lora-mix: what a related earlier study buys")
@@ -78,7 +81,8 @@ def _bench(args: argparse.Namespace) -> int:
     if not (args.budget > 0 and 0 < args.target < 1):
         raise SystemExit(f"cotune bench: --budget must be > 0 and --target in (0, 1), got {args.budget}, {args.target}")
     setup = BenchSetup(total_full_runs=args.budget, full_budget=args.full_budget, small_budget=args.small_budget,
-                       target=args.target, n_init=args.n_init, n_confirm=args.n_confirm, warm_start=args.warm_start,
+                       target=args.target, n_init=args.n_init, n_confirm=args.n_confirm, short_runs=args.short_runs,
+                       warm_start=args.warm_start,
                        proxies=not args.no_proxies)
     try:  # bad budgets or counts: say so before any process starts
         for name in args.methods:
@@ -96,7 +100,8 @@ def _bench(args: argparse.Namespace) -> int:
     console = Console()
     given = "".join(f", {name} {value}" for name, value in (("n_init", setup.n_init), ("n_confirm", setup.n_confirm),
                                                              ("warm start from bo on", setup.warm_start))
-                    if value is not None) + ("" if setup.proxies else ", without proxies")
+                    if value is not None) + ("" if setup.proxies else ", without proxies") + (
+                    ", jobs' short runs always (not tested)" if setup.short_runs == "always" else "")
     total = len(args.methods) * len(args.benchmarks) * args.seeds
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     console.print(f"{total} runs: total budget {setup.total_budget:g} "

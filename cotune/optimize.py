@@ -38,7 +38,7 @@ def optimize(
     threads, ``"process"`` local processes, ``"ray"`` a local Ray instance, or an `Executor`
     such as ``RayExecutor(address="auto", resources_per_trial={"GPU": 1})``); a failed attempt
     is run again up to ``retries`` times. Further keyword ``settings`` (``n_confirm``,
-    ``kernel``, ``acquisition``, ``budget_unit``, ``study_name``) are passed to `Study`.
+    ``kernel``, ``acquisition``, ``short_runs``, ``budget_unit``, ``study_name``) are passed to `Study`.
 
     Returns:
         The best configuration measured at the full budget, every trial and the budget spent.

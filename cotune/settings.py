@@ -11,6 +11,8 @@ from cotune.exceptions import CotuneWarning, SettingsError
 
 KERNELS = ("matern", "deep")
 ACQUISITIONS = ("ucb", "logei")
+#: When `jobs` searches with short runs: once its full runs show they pay, or always (the paper's JoBS).
+SHORT_RUNS = ("tested", "always")
 #: What a unit of budget is; ``flops`` counts 6 x the model's parameters x the tokens trained on.
 BUDGET_UNITS = ("seconds", "steps", "tokens", "flops")
 
@@ -40,6 +42,11 @@ class StudySettings:
     )
     kernel: Literal["matern", "deep"] = dataclasses.field(default="matern", metadata={"help": "GP kernel"})
     acquisition: Literal["ucb", "logei"] = dataclasses.field(default="ucb", metadata={"help": "acquisition function"})
+    short_runs: Literal["tested", "always"] = dataclasses.field(
+        default="tested", metadata={"help": "jobs: search with short runs once the study's own full runs show they "
+                                            "pay (tested), or after n_init full runs whatever they show (always: "
+                                            "the paper's JoBS, to measure what the test buys)"}
+    )
     proxies: dict[str, float] = dataclasses.field(
         default_factory=dict, metadata={"help": "proxy models (e.g. a small sibling of the target) by name, each with "
                                                 "what a unit of its budget costs in the target's units (0 < cost < 1)"}
@@ -74,7 +81,8 @@ class StudySettings:
             isinstance(self.n_confirm, bool) or not isinstance(self.n_confirm, int) or self.n_confirm < 0
         ):
             raise SettingsError(f"n_confirm must be an int >= 0 or None, got {self.n_confirm!r}")
-        for name, allowed in (("budget_unit", BUDGET_UNITS), ("kernel", KERNELS), ("acquisition", ACQUISITIONS)):
+        for name, allowed in (("budget_unit", BUDGET_UNITS), ("kernel", KERNELS), ("acquisition", ACQUISITIONS),
+                              ("short_runs", SHORT_RUNS)):
             if getattr(self, name) not in allowed:
                 raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):

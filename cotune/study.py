@@ -58,6 +58,7 @@ class Study:
         budget_unit: str = "steps",
         kernel: str = "matern",
         acquisition: str = "ucb",
+        short_runs: str = "tested",
         proxies: Mapping[str, float] | None = None,
         storage: str | Path | Storage | None = None,
         study_name: str = "cotune",
@@ -67,7 +68,7 @@ class Study:
         self.settings = StudySettings(
             method=method, total_budget=total_budget, full_budget=full_budget, small_budget=small_budget,
             n_init=n_init, n_confirm=n_confirm, seed=seed, budget_unit=budget_unit, kernel=kernel,
-            acquisition=acquisition, proxies={} if proxies is None else proxies,
+            acquisition=acquisition, short_runs=short_runs, proxies={} if proxies is None else proxies,
         )
         self.space = space
         self.study_name = study_name

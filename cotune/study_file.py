@@ -67,6 +67,7 @@ class StudySection(_Strict):
     seed: int = 0
     kernel: Literal["matern", "deep"] = "matern"
     acquisition: Literal["ucb", "logei"] = "ucb"
+    short_runs: Literal["tested", "always"] = "tested"
     storage: str = "cotune-study.db"
     study_name: str = "cotune"
     warm_start: str | None = pydantic.Field(

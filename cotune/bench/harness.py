@@ -24,7 +24,8 @@ from cotune.trial import incumbents
 class BenchSetup:
     """Budgets of every run: total in full budgets, full budget ``B`` and small budget ``b``; a run
     reaches the target once its incumbent's regret is at most ``target`` times the optimum's magnitude.
-    ``n_init`` and ``n_confirm``, when given, are passed to every method (None: each method's own).
+    ``n_init`` and ``n_confirm``, when given, are passed to every method (None: each method's own);
+    ``short_runs`` to `jobs` (``"always"``: the paper's JoBS, its short runs not tested).
     With ``warm_start`` (a benchmark over the same space), every run first runs `bo` on that
     benchmark with the same seed and budget and starts from its study (``cotune.optimize(...,
     warm_start=)``): what an earlier study of a related task buys. A benchmark with proxy models
@@ -36,6 +37,7 @@ class BenchSetup:
     target: float = 0.01
     n_init: int | str | None = None
     n_confirm: int | None = None
+    short_runs: str = "tested"
     warm_start: str | None = None
     proxies: bool = True
 
@@ -53,7 +55,7 @@ class BenchSetup:
     def settings(self) -> dict[str, Any]:
         """The study settings of every run, besides its method and seed (keywords of `cotune.optimize`)."""
         return dict(total_budget=self.total_budget, full_budget=self.full_budget, small_budget=self.small_budget,
-                    n_init=self.n_init, n_confirm=self.n_confirm)
+                    n_init=self.n_init, n_confirm=self.n_confirm, short_runs=self.short_runs)
 
 
 @dataclasses.dataclass(frozen=True)

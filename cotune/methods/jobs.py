@@ -71,7 +71,8 @@ class JobsMethod(Method):
 
     Where the evidence never says short runs pay, before the full runs reach 60% of the budget
     (`cotune.allocation.DEFAULT_FULL_SHARE`, or ``n_init`` when larger), the study is full-run BO
-    to the end. The confirmations take half of what the full runs before the search leave
+    to the end. With ``short_runs="always"`` (the paper's JoBS) the search starts after ``n_init``
+    full runs with short runs of ``small_budget`` whatever the evidence says, and never goes back. The confirmations take half of what the full runs before the search leave
     (``n_confirm=None``, `cotune.allocation.confirm_count`), spread evenly over the search;
     ``n_confirm=k`` makes the last ``k`` full runs the confirmations instead. ``n_init="auto"``
     picks the number of full runs before the search by the paper's regret bound.
@@ -267,7 +268,7 @@ class JobsMethod(Method):
             evidence = self.evidence(history, pairs, cheap)
             if evidence is not None:
                 self._record(evidence, pairs, cheap)
-                if short_runs_stop(evidence):
+                if self.settings.short_runs == "tested" and short_runs_stop(evidence):
                     self._attrs["decision"] = (f"back to full runs after {evidence.n_checked} confirmations: "
                                                + evidence.describe())
                     return self._ask_full(history, k)
@@ -294,7 +295,7 @@ class JobsMethod(Method):
                 return paired, None
             # the baseline is measured in this study first, whatever a warm start holds
             if n_full >= 1 and len(pairs) >= max(MIN_PAIRS, self.n_init(history, pairs)):
-                cheap = self._test(history, len(pairs))
+                cheap = self._untested(history, pairs) if s.short_runs == "always" else self._test(history, len(pairs))
                 if cheap is not None:
                     return None, cheap
             if n_full == last and any(not t.state.finished for t in fulls):
@@ -334,6 +335,19 @@ class JobsMethod(Method):
             self._record(evidence, chosen, cheap)
             kind = "short runs of" if cheap.proxy is None else "runs of"
             self._attrs["decision"] = f"{kind} {cheap.label()} from {len(chosen)} full runs on: " + evidence.describe()
+        return cheap
+
+    def _untested(self, history: History, pairs: list[Pair]) -> Cheap:
+        """The cheap observation of ``short_runs="always"``: short runs of ``small_budget``, whatever
+        the evidence says (recorded all the same)."""
+        cheap = Cheap(self.settings.small_budget)
+        evidence = self.evidence(history, pairs, cheap)
+        detail = ""
+        if evidence is not None:
+            self._record(evidence, pairs, cheap)
+            detail = ": " + evidence.describe()
+        self._attrs["decision"] = (f"short runs of {cheap.label()} from {len(pairs)} full runs, not tested "
+                                   f"(short_runs='always'){detail}")
         return cheap
 
     def ladder_evidence(self, history: History, least: int) -> dict[Cheap, tuple[ShortRunEvidence, list[Pair]]]:

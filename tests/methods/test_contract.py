@@ -216,6 +216,18 @@ def test_jobs_is_full_run_bo_where_short_runs_mislead(space):
     assert jobs.study.attributes["short_run_evidence"]["explained"] < 0.5
 
 
+def test_jobs_with_short_runs_always_searches_where_they_mislead_and_never_goes_back(space):
+    result = cotune.optimize(misleading, space, short_runs="always", **SEARCH)
+    # the paper's JoBS: the default schedule of the predictive landscape, the evidence recorded but not obeyed
+    assert "".join(t.role.value[0] for t in result.trials) == "f" * 6 + ("s" * 10 + "c") * 2
+    attributes = result.study.attributes
+    assert attributes["decision"].startswith("short runs of 10 from 6 full runs, not tested (short_runs='always')")
+    assert attributes["short_run_evidence"]["explained"] < 0.5
+    assert result.study.settings.short_runs == "always"
+    with pytest.raises(cotune.SettingsError, match="short_runs must be one of tested, always"):
+        cotune.Study(space, short_runs="sometimes", **SEARCH)
+
+
 def test_jobs_makes_a_given_number_of_confirmations_last(space):
     result = cotune.optimize(predictive, space, **{**SEARCH, "n_confirm": 3})
     roles = [t.role for t in result.trials]
