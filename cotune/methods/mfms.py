@@ -168,8 +168,7 @@ class MFMSMethod(Method):
         fixed = self._row(np.zeros(0), budget, proxy)
         d = self.space.dim
         at_fidelity = np.column_stack([X[:, :d], np.tile(fixed, (len(X), 1))])
-        with torch.no_grad():
-            best = float(posterior(torch.as_tensor(at_fidelity, dtype=DTYPE))[0].max())
+        best = float(posterior.mean(torch.as_tensor(at_fidelity, dtype=DTYPE)).max())
         return fix_features(CachedLogEI(gp, best_f=best, posterior=posterior), X.shape[1],
                             {d + i: v for i, v in enumerate(fixed)})
 

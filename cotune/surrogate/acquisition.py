@@ -80,6 +80,14 @@ class CachedPosterior(torch.nn.Module):
                 self.lengthscale = self.kernel.lengthscale.detach().reshape(-1)  # ``d``
                 self.train_Z = self.train_X / self.lengthscale
 
+    def mean(self, X: torch.Tensor) -> torch.Tensor:
+        """X: ``b x d`` -> the posterior mean alone (standardised units), as `forward` computes it
+        but without the variance's triangular solve (``n^2 b``: most of a call at a few hundred points)."""
+        with torch.no_grad():
+            if self.matern:
+                return self.mean_constant + _matern_cross(X / self.lengthscale, self.train_Z)[0] @ self.alpha
+            return self.mean_constant + self.kernel(X, self.train_X).to_dense() @ self.alpha
+
     def forward(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """X: ``b x d`` -> posterior mean and standard deviation (standardised units), each ``b``."""
         if self.matern:
@@ -100,6 +108,15 @@ def _is_plain_matern52(kernel: torch.nn.Module) -> bool:
             and kernel.batch_shape == torch.Size([]) and kernel.lengthscale.shape[-2] == 1)
 
 
+def _matern_cross(Z: torch.Tensor, T: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Matérn-5/2 between lengthscale-scaled points ``Z`` (``b x d``) and ``T`` (``n x d``): the kernel
+    ``k``, the distances ``r`` and ``exp(-sqrt5 r)``, each ``b x n``."""
+    sq = (Z**2).sum(-1, keepdim=True) + (T**2).sum(-1) - 2.0 * Z @ T.transpose(-1, -2)
+    r = sq.clamp_min(1e-30).sqrt() * (sq > 0)
+    e = torch.exp(-closed_form.SQRT5 * r)
+    return (1.0 + closed_form.SQRT5 * r + (5.0 / 3.0) * r**2) * e, r, e
+
+
 class _MaternPosterior(torch.autograd.Function):
     """Posterior mean and variance under an ARD Matérn-5/2 kernel, with analytic gradients.
 
@@ -112,11 +129,7 @@ class _MaternPosterior(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, X: torch.Tensor, post: CachedPosterior) -> tuple[torch.Tensor, torch.Tensor]:
         Z = X.detach() / post.lengthscale  # ``b x d``
-        T = post.train_Z
-        sq = (Z**2).sum(-1, keepdim=True) + (T**2).sum(-1) - 2.0 * Z @ T.transpose(-1, -2)  # ``b x n``
-        r = sq.clamp_min(1e-30).sqrt() * (sq > 0)
-        e = torch.exp(-closed_form.SQRT5 * r)
-        k = (1.0 + closed_form.SQRT5 * r + (5.0 / 3.0) * r**2) * e
+        k, r, e = _matern_cross(Z, post.train_Z)
         v = torch.linalg.solve_triangular(post.chol, k.transpose(-1, -2), upper=False)  # ``n x b``
         mean = post.mean_constant + k @ post.alpha
         var = 1.0 - (v**2).sum(-2)
@@ -181,8 +194,7 @@ def make_acquisition(gp: FittedGP, kind: str, X_train: np.ndarray) -> Acquisitio
     if kind == "ucb":
         return IGPUpperConfidenceBound(gp, beta=igp_ucb_beta(gp))
     posterior = CachedPosterior(gp)
-    with torch.no_grad():
-        best = float(posterior(torch.as_tensor(X_train, dtype=DTYPE))[0].max())
+    best = float(posterior.mean(torch.as_tensor(X_train, dtype=DTYPE)).max())
     return CachedLogEI(gp, best_f=best, posterior=posterior)
 
 

@@ -14,6 +14,7 @@ from cotune.space import random_encoded
 from cotune.surrogate.acquisition import (
     AcquisitionOptions,
     CachedLogEI,
+    CachedPosterior,
     IGPUpperConfidenceBound,
     igp_ucb_beta,
     optimize_acquisition,
@@ -42,6 +43,17 @@ def test_cached_acquisitions_equal_botorch(kernel):
     torch.testing.assert_close(ucb, ref, rtol=1e-6, atol=1e-6)
     logei = CachedLogEI(gp, best_f=0.3)(Xq)
     torch.testing.assert_close(logei, LogExpectedImprovement(gp.model, best_f=0.3)(Xq), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kernel", ["matern", "deep"])
+def test_posterior_mean_alone_is_the_mean_of_the_full_posterior_bit_for_bit(kernel):
+    # best_f of log-EI comes from it: any difference would change the trials
+    X, y, yvar = data()
+    posterior = CachedPosterior(build_gp(X, y, yvar, kernel=kernel))
+    Xq = torch.as_tensor(np.vstack([random_encoded(SPACE, 40, np.random.default_rng(7)), X]), dtype=torch.float64)
+    with torch.no_grad():
+        mean, std = posterior(Xq)
+    assert torch.equal(posterior.mean(Xq), mean) and std.min() >= 0 and mean.std() > 0.1
 
 
 @pytest.mark.parametrize("kernel", ["matern", "deep"])
