@@ -69,6 +69,7 @@ class MFMSMethod(Method):
         self.options = AcquisitionOptions(kind="logei")
         self._fitter = GPFitter()
         self._attrs: dict[str, Any] = {}
+        self._runs: dict[int, tuple[np.ndarray, list[tuple[np.ndarray, float]]]] = {}
 
     def z(self, budget: float) -> float:
         """A budget on the GP's fidelity axis: 0 at the small budget, 1 at the full one."""
@@ -114,11 +115,15 @@ class MFMSMethod(Method):
         for trial in runs:
             if trial.score is None:
                 continue
-            encoded = self.space.encode(trial.config)
-            finals.append((self._row(encoded, trial.budget, trial.fidelity), trial.score))
+            if trial.number not in self._runs:  # a completed run does not change: encoded once
+                encoded = self.space.encode(trial.config)
+                self._runs[trial.number] = (self._row(encoded, trial.budget, trial.fidelity), [
+                    (self._row(encoded, b, trial.fidelity), v) for b, v in (trial.curve or {}).items()
+                    if s.small_budget <= b < trial.budget])
+            row, curve = self._runs[trial.number]
+            finals.append((row, trial.score))
             full.append(trial.fidelity is None and trial.budget == s.full_budget)
-            curves.append([(self._row(encoded, b, trial.fidelity), v) for b, v in (trial.curve or {}).items()
-                           if s.small_budget <= b < trial.budget])
+            curves.append(curve)
         points = thin(finals, MAX_POINTS, keep=full)
         for curve in reversed(curves):
             if len(points) + len(curve) > MAX_POINTS:
