@@ -72,10 +72,11 @@ class JobsMethod(Method):
     Where the evidence never says short runs pay, before the full runs reach 60% of the budget
     (`cotune.allocation.DEFAULT_FULL_SHARE`, or ``n_init`` when larger), the study is full-run BO
     to the end. With ``short_runs="always"`` (the paper's JoBS) the search starts after ``n_init``
-    full runs with short runs of ``small_budget`` whatever the evidence says, and never goes back. The confirmations take half of what the full runs before the search leave
-    (``n_confirm=None``, `cotune.allocation.confirm_count`), spread evenly over the search;
-    ``n_confirm=k`` makes the last ``k`` full runs the confirmations instead. ``n_init="auto"``
-    picks the number of full runs before the search by the paper's regret bound.
+    full runs with short runs of ``small_budget`` whatever the evidence says, and never goes back.
+    The confirmations take half of what the full runs before the search leave (``n_confirm=None``,
+    `cotune.allocation.confirm_count`), spread evenly over the search; ``n_confirm=k`` makes the
+    last ``k`` full runs the confirmations instead. ``n_init="auto"`` picks the number of full runs
+    before the search by the paper's regret bound.
     """
 
     name = "jobs"
