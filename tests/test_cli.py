@@ -144,7 +144,7 @@ def test_status_shows_what_jobs_found_short_runs_worth(tmp_path, capsys):
     assert main(["status", str(db)]) == 0
     status = capsys.readouterr().out
     assert "of the full-score variance beyond the configuration alone (cross-validated on" in status
-    assert "decision: full runs only: short runs did not pay by 6 full runs" in status
+    assert "decision: full runs only: short runs did not pay by 8 full runs" in status
 
 
 def test_status_export_and_import_tell_proxy_runs_apart(tmp_path, capsys):

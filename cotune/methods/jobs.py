@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from cotune.allocation import (
-    DEFAULT_FULL_SHARE, MIN_PAIRS, cheapest_paying, choose_n_init, fit_error_curve, iterations, max_full_runs,
-    n_confirms, pilot_size, share_n_init, short_budget_ladder, short_runs_stop,
+    DEFAULT_FULL_SHARE, LATEST_SWITCH_SHARE, MIN_PAIRS, cheapest_paying, choose_n_init, fit_error_curve, iterations,
+    max_full_runs, n_confirms, pilot_size, share_n_init, short_budget_ladder, short_runs_stop,
 )
 from cotune.evidence import ShortRunEvidence, measure
 from cotune.methods.base import History, Method, TrialRequest, step_seed
@@ -57,8 +57,9 @@ class JobsMethod(Method):
        (short score, full score) pair from its curve (or from one extra short run).
     2. An MLP-ensemble predictor F maps (configuration, short score) to the full score. After
        every full run the evidence (`cotune.evidence`) compares F with a GP on the configuration
-       alone; once ``n_init`` full runs are made (60% of the budget by default) and short runs
-       pay (`cotune.allocation.short_runs_pay`), the search switches to short runs. The short
+       alone; from ``n_init`` full runs on (60% of the budget by default), after every full run
+       until they reach 80% (`cotune.allocation.LATEST_SWITCH_SHARE`), the search switches to
+       short runs as soon as they pay (`cotune.allocation.short_runs_pay`). The short
        run's budget is the cheapest on `cotune.allocation.short_budget_ladder` (``b, 2b, 4b, ...``
        up to ``B / 2``, where the full runs' curves report those points) whose evidence pays.
     3. Search: BO iterations train for the small budget only; F's prediction enters the GP with
@@ -69,8 +70,8 @@ class JobsMethod(Method):
        than the configuration alone (`cotune.allocation.short_runs_stop`), the rest of the budget
        goes back to full-run BO. The answer is the best *measured* full run.
 
-    Where the evidence never says short runs pay, before the full runs reach 60% of the budget
-    (`cotune.allocation.DEFAULT_FULL_SHARE`, or ``n_init`` when larger), the study is full-run BO
+    Where the evidence never says short runs pay before the full runs reach 80% of the budget
+    (`cotune.allocation.LATEST_SWITCH_SHARE`, or ``n_init`` when larger), the study is full-run BO
     to the end. With ``short_runs="always"`` (the paper's JoBS) the search starts after ``n_init``
     full runs with short runs of ``small_budget`` whatever the evidence says, and never goes back.
     The confirmations take half of what the full runs before the search leave (``n_confirm=None``,
@@ -216,10 +217,10 @@ class JobsMethod(Method):
         return self._targets[key]
 
     def last_switch(self, history: History, pairs: list[Pair]) -> int:
-        """The most full runs after which the search may still start: `n_init`, or 60% of the
-        budget (`cotune.allocation.DEFAULT_FULL_SHARE`) when more."""
+        """The most full runs after which the search may still start: `n_init`, or 80% of the
+        budget (`cotune.allocation.LATEST_SWITCH_SHARE`) when more."""
         s = self.settings
-        share = share_n_init(DEFAULT_FULL_SHARE, total=s.total_budget, full=s.full_budget, small=s.small_budget,
+        share = share_n_init(LATEST_SWITCH_SHARE, total=s.total_budget, full=s.full_budget, small=s.small_budget,
                              n_confirm=s.n_confirm)
         return max(self.n_init(history, pairs), share)
 

@@ -197,15 +197,21 @@ def test_jobs_batches_its_search_up_to_each_due_confirmation(space):
     assert roles.count(Role.CONFIRM) == 2 and roles[first - 10:first] == roles[first + 1:first + 11] == [Role.SHORT] * 10
 
 
-def test_jobs_makes_no_full_run_past_its_switch_test_while_the_test_waits_for_running_ones(space):
+def test_jobs_makes_no_full_run_past_its_last_switch_test_while_the_test_waits_for_running_ones(space):
     study = cotune.Study(space, **SEARCH)
-    for _ in range(5):
+    for _ in range(7):
         trial = study.ask()
-        study.tell(trial, predictive(trial.config, trial.budget))
-    sixth = study.ask()  # the last full run the switch test (at 60% of the budget) may see
-    assert sixth.role is Role.FULL and study.ask() is None  # a free worker waits for the test
-    study.tell(sixth, predictive(sixth.config, sixth.budget))
-    assert study.ask().role is Role.SHORT  # the test passed on six full runs, as one worker's would
+        study.tell(trial, misleading(trial.config, trial.budget))
+    eighth = study.ask()  # the last full run the switch test (tested from 60% to 80% of the budget) may see
+    assert eighth.role is Role.FULL and study.ask() is None  # a free worker waits for the test
+    study.tell(eighth, misleading(eighth.config, eighth.budget))
+    ninth = study.ask()  # the test failed on eight full runs, as one worker's would
+    assert ninth.role is Role.FULL
+    study.tell(ninth, misleading(ninth.config, ninth.budget))
+    tenth = study.ask()
+    assert tenth.role is Role.FULL
+    study.tell(tenth, misleading(tenth.config, tenth.budget))
+    assert study.ask() is None and study.attributes["decision"].startswith("full runs only: short runs did not pay by 8 full runs")
 
 
 def test_jobs_is_full_run_bo_where_short_runs_mislead(space):
