@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from cotune.settings import SHORT_RUNS
 from cotune.trial import TrialState
 
 
@@ -43,7 +44,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
                    help="n_init for every method: a count or 'auto' (default: each method's own)")
     p.add_argument("--n-confirm", type=int, default=None,
                    help="n_confirm for every method that confirms (default: each method's own)")
-    p.add_argument("--short-runs", choices=["tested", "always"], default="tested",
+    p.add_argument("--short-runs", choices=SHORT_RUNS, default="tested",
                    help="jobs: search with short runs once its full runs show they pay (tested, the default) or "
                         "after n_init full runs whatever they show (always: the paper's JoBS)")
     p.add_argument("--warm-start", default=None, metavar="BENCHMARK",

@@ -285,7 +285,7 @@ class JobsMethod(Method):
         n_full = len(fulls)
         last = self.last_switch(history, pairs)
         if n_full <= last:
-            own = [t for t in history.trials if t.state is TrialState.COMPLETE and t.budget == s.full_budget]
+            own = [t for t in fulls if t.state is TrialState.COMPLETE]
             for trial in own:  # a warm start's full runs teach F only where their curves do
                 has_small = trial.score_at(s.small_budget) is not None or any(
                     t.config == trial.config and t.budget == s.small_budget for t in history.trials
