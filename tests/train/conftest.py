@@ -104,3 +104,13 @@ def make_objective(tiny_model, data_files):
         )
 
     return make
+
+
+@pytest.fixture
+def trials_in_this_process(monkeypatch):
+    """Train a study file's trials in the test's process, as ``in_process=True`` does, without a
+    subprocess's Python and torch start-up (about 5 s a trial): for tests of what a study file
+    sets up, not of isolation (`test_run_trains_resumes_and_reports` keeps the subprocess path)."""
+    import cotune.train.objective as objective
+
+    monkeypatch.setattr(objective, "call_in_subprocess", lambda fn, args, **_: fn(*args))

@@ -62,6 +62,7 @@ def tiny_params(tiny_model) -> int:
     return sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(tiny_model).parameters())
 
 
+@pytest.mark.usefixtures("trials_in_this_process")
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
 def test_example_runs_on_the_tiny_model(name, tiny_model, tiny_params, data_files, tmp_path, capsys):
     example = yaml.safe_load((EXAMPLES / name).read_text())

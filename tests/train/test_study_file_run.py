@@ -39,6 +39,7 @@ study: {{method: random, total_budget: 6, full_budget: 3, small_budget: 1, stora
     assert best["peft_lora_config"]["r"] == study.best.config.params["lora_rank"]
 
 
+@pytest.mark.usefixtures("trials_in_this_process")
 def test_train_best_saves_an_adapter_that_scores_what_its_card_says(tiny_model, data_files, tmp_path, capsys):
     import re
 
@@ -90,6 +91,7 @@ def test_train_best_on_a_database_without_a_study_file_says_to_pass_the_file(tmp
         main(["train-best", str(tmp_path / "py.db"), "-o", str(tmp_path / "out")])
 
 
+@pytest.mark.usefixtures("trials_in_this_process")
 def test_several_weighted_tasks_score_every_trial_and_show_per_task(tiny_model, data_files, tmp_path, capsys):
     study_file = tmp_path / "study.yaml"
     study_file.write_text(f"""
@@ -114,6 +116,7 @@ study: {{method: random, total_budget: 4, full_budget: 2, small_budget: 1, stora
     assert set(json.loads(capsys.readouterr().out)["task_scores"]) == {"quiz", "text"}
 
 
+@pytest.mark.usefixtures("trials_in_this_process")
 def test_full_fine_tuning_with_a_flops_budget(tiny_model, data_files, tmp_path):
     from cotune.train.model import load_model
     from cotune.train import ModelConfig
@@ -140,6 +143,7 @@ study: {{method: random, total_budget: {2 * full_budget}, full_budget: {full_bud
         assert trial.cost == 6 * n_params * trial.info["tokens"] >= full_budget
 
 
+@pytest.mark.usefixtures("trials_in_this_process")
 def test_a_study_file_with_a_proxy_runs_it_at_its_measured_cost(tiny_model, data_files, tmp_path):
     from cotune.train.proxy import proxy_layers
 
