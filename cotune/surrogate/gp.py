@@ -27,6 +27,7 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 from gpytorch.priors import LogNormalPrior
 
 from cotune.exceptions import CotuneError
+from cotune.surrogate.marginal_likelihood import matern_loss_closure
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +158,8 @@ def build_gp(
         try:
             # From a warm start one attempt is enough: no random restarts when L-BFGS merely warns.
             attempts = 5 if warm_start is None else 1
-            fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": 200}}, max_attempts=attempts)
+            fit_gpytorch_mll(mll, closure=matern_loss_closure(mll), optimizer_kwargs={"options": {"maxiter": 200}},
+                             max_attempts=attempts)
         except _FIT_FAILURES as err:
             # A numerical failure (no attempt converged, a Cholesky or NaN error) must not stop the
             # study when a previous fit's hyperparameters are at hand; anything else is a bug and raises.
