@@ -73,6 +73,19 @@ def test_cached_acquisition_gradients_equal_botorch(kernel):
         torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("kernel", ["matern", "deep"])
+def test_posterior_mean_std_is_gpytorchs_posterior_in_score_units(kernel):
+    X, y, yvar = data(30)
+    gp = build_gp(X, y, yvar, kernel=kernel)
+    Xq = np.vstack([random_encoded(SPACE, 9, np.random.default_rng(8)), X[:2]])  # at training points too
+    mean, std = gp.posterior_mean_std(Xq)
+    with torch.no_grad():
+        post = gp.model.posterior(torch.as_tensor(Xq, dtype=torch.float64))
+    np.testing.assert_allclose(mean, post.mean.squeeze(-1).numpy() * gp.y_std + gp.y_mean, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(std, post.variance.clamp_min(1e-12).sqrt().squeeze(-1).numpy() * gp.y_std,
+                               rtol=1e-6, atol=1e-9)
+
+
 def test_gp_fits_the_data_and_reports_score_units():
     X, y, yvar = data(40)
     gp = build_gp(X, y, yvar)
