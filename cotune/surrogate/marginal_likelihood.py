@@ -69,8 +69,8 @@ def matern_loss_closure(mll: ExactMarginalLogLikelihood) -> Closure | None:
     fixed = likelihood.noise_covar.noise.detach().reshape(-1).numpy()
     n = len(y)
     lowers = [float(c.lower_bound) for c in constraints]
-    log_normal = [(p.loc.item(), p.scale.detach().clone()) for p in (priors["covar_module.lengthscale_prior"],
-                                                          priors["likelihood.second_noise_covar.noise_prior"])]
+    log_normal = [(prior.loc.item(), prior.scale.detach().clone()) for prior in
+                  (priors["covar_module.lengthscale_prior"], priors["likelihood.second_noise_covar.noise_prior"])]
 
     def closure() -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         raw_ls = kernel.raw_lengthscale.detach().numpy()  # 1 x d
@@ -111,7 +111,8 @@ def matern_loss_closure(mll: ExactMarginalLogLikelihood) -> Closure | None:
 
 
 def _softplus(raw: np.ndarray, lower: float) -> tuple[np.ndarray, np.ndarray]:
-    """GPyTorch's ``GreaterThan`` transform (torch's softplus, the identity above its threshold, plus the bound) and its derivative."""
+    """GPyTorch's ``GreaterThan`` transform (torch's softplus, the identity above its threshold, plus
+    the bound) and its derivative."""
     big = raw > _THRESHOLD
     safe = np.where(big, 0.0, raw)
     return np.where(big, raw, np.log1p(np.exp(safe))) + lower, np.where(big, 1.0, 1.0 / (1.0 + np.exp(-safe)))
