@@ -36,10 +36,13 @@ def diagnose(benchmark: str, seed: int, setup: BenchSetup) -> dict:
     regret = np.array([landscape.regret(t.config) for t in short])
     predicted, true = np.array([t.predicted for t in short]), landscape.optimum - regret
     attrs = result.study.attributes
+    searched = len(short) > 1  # jobs searches with short runs only once they proved to predict
     return dict(
         seed=seed, n_init=sum(t.role is cotune.Role.FULL for t in result.trials), cv=attrs.get("predictor_cv_rmse"),
-        visited=float(regret.min()), within=int((regret <= setup.target * abs(landscape.optimum)).sum()),
-        n_short=len(short), bias=float(np.mean(predicted - true)), corr=float(np.corrcoef(predicted, true)[0, 1]),
+        visited=float(regret.min()) if searched else None,
+        within=int((regret <= setup.target * abs(landscape.optimum)).sum()), n_short=len(short),
+        bias=float(np.mean(predicted - true)) if searched else None,
+        corr=float(np.corrcoef(predicted, true)[0, 1]) if searched else None,
         confirmed=[landscape.regret(t.config) for t in result.trials if t.role is cotune.Role.CONFIRM],
         final=landscape.regret(result.best.config),
     )
@@ -72,10 +75,13 @@ def main() -> None:
                              [setup] * args.seeds))
     for r in rows:
         confirmed = " ".join(f"{c:.4f}" for c in r["confirmed"])
-        print(f"seed {r['seed']}: n_init {r['n_init']}, F CV RMSE {r['cv']:.4f}; visited {r['n_short']} short runs, "
-              f"best regret {r['visited']:.4f}, {r['within']} within target; F on them: bias {r['bias']:+.4f}, "
-              f"corr {r['corr']:.2f}; confirmed {confirmed}; final {r['final']:.4f}")
-    visited = sum(r["visited"] <= target for r in rows)
+        cv = "none" if r["cv"] is None else f"{r['cv']:.4f}"
+        search = ("no short-run search (short runs did not prove to predict)" if r["visited"] is None else
+                  f"visited {r['n_short']} short runs, best regret {r['visited']:.4f}, {r['within']} within target; "
+                  f"F on them: bias {r['bias']:+.4f}, corr {r['corr']:.2f}")
+        print(f"seed {r['seed']}: {r['n_init']} full runs, F CV RMSE {cv}; {search}; confirmed {confirmed}; "
+              f"final {r['final']:.4f}")
+    visited = sum(r["visited"] is not None and r["visited"] <= target for r in rows)
     reached = sum(r["final"] <= target for r in rows)
     print(f"seeds whose search visited the target: {visited}/{len(rows)}; whose answer reached it: "
           f"{reached}/{len(rows)}; median final regret {statistics.median(r['final'] for r in rows):.4f}")

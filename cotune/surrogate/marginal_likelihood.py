@@ -25,6 +25,7 @@ from gpytorch.means import ConstantMean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from gpytorch.priors import LogNormalPrior
 from scipy.linalg import cho_solve
+from scipy.special import expit
 from torch.nn import Softplus
 
 from cotune.surrogate.closed_form import SQRT5
@@ -115,7 +116,7 @@ def _softplus(raw: np.ndarray, lower: float) -> tuple[np.ndarray, np.ndarray]:
     the bound) and its derivative."""
     big = raw > _THRESHOLD
     safe = np.where(big, 0.0, raw)
-    return np.where(big, raw, np.log1p(np.exp(safe))) + lower, np.where(big, 1.0, 1.0 / (1.0 + np.exp(-safe)))
+    return np.where(big, raw, np.log1p(np.exp(safe))) + lower, np.where(big, 1.0, expit(safe))
 
 
 def _log_normal(value: np.ndarray, loc: float, scale: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -29,14 +31,17 @@ def test_loss_and_gradient_equal_gpytorchs_across_hyperparameters(n, d):
     reference, closed = get_loss_closure_with_grads(mll, parameters=parameters), matern_loss_closure(mll)
     rng = torch.Generator().manual_seed(1)
     for step in range(6):
-        with torch.no_grad():  # wander through lengthscales, noise and mean; one lengthscale past softplus's threshold
+        with torch.no_grad():  # wander through lengthscales, noise and mean
             for p in parameters.values():
                 p.add_(torch.randn(p.shape, generator=rng, dtype=p.dtype) * 0.7)
-            if step == 5:
+            if step == 5:  # one lengthscale past softplus's threshold, one far below zero (no overflow)
                 parameters["model.covar_module.raw_lengthscale"][0, 0] = 25.0
+                parameters["model.covar_module.raw_lengthscale"][0, -1] = -800.0
         value, grads = reference()
         expected = (value.item(), [g.clone() for g in grads])
-        value, grads = closed()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            value, grads = closed()
         assert value.item() == pytest.approx(expected[0], rel=1e-11)
         for got, want in zip(grads, expected[1]):
             assert got.shape == want.shape
