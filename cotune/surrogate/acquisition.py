@@ -18,13 +18,13 @@ from botorch.optim.optimize import OptimizeAcqfInputs
 from botorch.optim.optimize_mixed import continuous_step, discrete_step
 from botorch.utils.sampling import manual_seed
 from botorch.utils.transforms import t_batch_mode_transform
-from gpytorch.kernels import MaternKernel
 
 from cotune.exceptions import CotuneError
 from cotune.space.design import random_encoded
 from cotune.space.search_space import Config, SearchSpace
 from cotune.surrogate import closed_form
 from cotune.surrogate.gp import DTYPE, FittedGP, build_gp
+from cotune.surrogate.marginal_likelihood import is_plain_matern52
 
 
 def igp_ucb_beta(gp: FittedGP, *, rkhs_norm: float = 1.0, delta: float = 0.1) -> float:
@@ -75,7 +75,7 @@ class CachedPosterior(torch.nn.Module):
             self.mean_constant = model.mean_module.constant.detach().squeeze()
             resid = (model.train_targets - self.mean_constant).unsqueeze(-1)
             self.alpha = torch.cholesky_solve(resid, self.chol).squeeze(-1)  # ``n``
-            self.matern = _is_plain_matern52(self.kernel)
+            self.matern = is_plain_matern52(self.kernel)
             if self.matern:
                 self.lengthscale = self.kernel.lengthscale.detach().reshape(-1)  # ``d``
                 self.train_Z = self.train_X / self.lengthscale
@@ -99,13 +99,6 @@ class CachedPosterior(torch.nn.Module):
         prior_var = self.kernel(X, X, diag=True)
         var = (prior_var - (v**2).sum(-2)).clamp_min(1e-12)
         return mean, var.sqrt()
-
-
-def _is_plain_matern52(kernel: torch.nn.Module) -> bool:
-    """Whether ``kernel`` is gpytorch's Matérn-5/2 on all inputs with one set of lengthscales (no
-    output scale, batch or active dimensions): the kernel `_MaternPosterior` computes in closed form."""
-    return (isinstance(kernel, MaternKernel) and kernel.nu == 2.5 and kernel.active_dims is None
-            and kernel.batch_shape == torch.Size([]) and kernel.lengthscale.shape[-2] == 1)
 
 
 def _matern_cross(Z: torch.Tensor, T: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

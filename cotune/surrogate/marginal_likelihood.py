@@ -44,11 +44,9 @@ def matern_loss_closure(mll: ExactMarginalLogLikelihood) -> Closure | None:
     softplus constraints and log-normal priors (on the lengthscales and the learned noise only)."""
     model, likelihood = mll.model, mll.likelihood
     kernel = model.covar_module
-    if not (isinstance(kernel, MaternKernel) and kernel.nu == 2.5 and kernel.active_dims is None
-            and kernel.batch_shape == torch.Size([])
-            and isinstance(likelihood, FixedNoiseGaussianLikelihood) and likelihood.second_noise_covar is not None
-            and isinstance(model.mean_module, ConstantMean) and len(model.train_inputs) == 1
-            and model.train_targets.dim() == 1):
+    if not (is_plain_matern52(kernel) and isinstance(likelihood, FixedNoiseGaussianLikelihood)
+            and likelihood.second_noise_covar is not None and isinstance(model.mean_module, ConstantMean)
+            and len(model.train_inputs) == 1 and model.train_targets.dim() == 1):
         return None
     noise_module = likelihood.second_noise_covar
     parameters = get_parameters(mll, requires_grad=True)
@@ -109,6 +107,14 @@ def matern_loss_closure(mll: ExactMarginalLogLikelihood) -> Closure | None:
                 tuple(torch.as_tensor(np.reshape(grads[k], p.shape), dtype=p.dtype) for k, p in parameters.items()))
 
     return closure
+
+
+def is_plain_matern52(kernel: torch.nn.Module) -> bool:
+    """Whether ``kernel`` is gpytorch's Matérn-5/2 on all inputs with one set of lengthscales (no
+    output scale, batch or active dimensions): the kernel the fits and the acquisition's posterior
+    (`cotune.surrogate.acquisition.CachedPosterior`) compute in closed form."""
+    return (isinstance(kernel, MaternKernel) and kernel.nu == 2.5 and kernel.active_dims is None
+            and kernel.batch_shape == torch.Size([]) and kernel.lengthscale.shape[-2] == 1)
 
 
 def _softplus(raw: np.ndarray, lower: float) -> tuple[np.ndarray, np.ndarray]:
